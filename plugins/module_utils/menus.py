@@ -25,8 +25,11 @@ OWNER_NAME_PREFIX = "ipsecfleet-"
 class Menu(object):
     """One RouterOS menu as the collection manages it."""
 
-    def __init__(self, path, owned_by, ordered=False, secrets=(), references=(), readonly=(), fields=()):
+    def __init__(self, path, section, owned_by, ordered=False, secrets=(), references=(), readonly=(), fields=()):
         self.path = path
+        # the key of this menu's item list in module options and plans (e.g. "peers"); item keys
+        # there are RouterOS argument names with "_" for "-" (local_address -> local-address)
+        self.section = section
         # "comment" or "name": how an owned item is recognised and keyed
         self.owned_by = owned_by
         # True where item order is meaningful (firewall chains, IPsec policies)
@@ -52,29 +55,29 @@ _FIREWALL_MATCHERS = (
 _FIREWALL_READONLY = ("bytes", "packets", "dynamic", "invalid")
 
 MENUS = dict((m.path, m) for m in (
-    Menu("/ip/ipsec/profile", "name",
+    Menu("/ip/ipsec/profile", "profiles", "name",
          fields=("name", "hash-algorithm", "prf-algorithm", "enc-algorithm", "dh-group", "lifetime",
                  "lifebytes", "proposal-check", "nat-traversal", "dpd-interval",
                  "dpd-maximum-failures"),
          readonly=("default",)),
-    Menu("/ip/ipsec/policy/group", "name", fields=("name",), readonly=("default",)),
-    Menu("/ip/ipsec/proposal", "comment",
+    Menu("/ip/ipsec/policy/group", "policy_groups", "name", fields=("name",), readonly=("default",)),
+    Menu("/ip/ipsec/proposal", "proposals", "comment",
          fields=("name", "auth-algorithms", "enc-algorithms", "lifetime", "pfs-group", "disabled",
                  "comment"),
          readonly=("default",)),
-    Menu("/ip/ipsec/peer", "comment",
+    Menu("/ip/ipsec/peer", "peers", "comment",
          fields=("name", "address", "local-address", "passive", "port", "profile", "exchange-mode",
                  "send-initial-contact", "disabled", "comment"),
          references=(("profile", "/ip/ipsec/profile"),),
          readonly=("dynamic", "responder", "current-address")),
-    Menu("/ip/ipsec/identity", "comment",
+    Menu("/ip/ipsec/identity", "identities", "comment",
          fields=("peer", "auth-method", "secret", "generate-policy", "policy-template-group",
                  "my-id", "remote-id", "match-by", "certificate", "remote-certificate", "disabled",
                  "comment"),
          secrets=("secret", "password"),
          references=(("peer", "/ip/ipsec/peer"), ("policy-template-group", "/ip/ipsec/policy/group")),
          readonly=("dynamic",)),
-    Menu("/ip/ipsec/policy", "comment", ordered=True,
+    Menu("/ip/ipsec/policy", "policies", "comment", ordered=True,
          fields=("peer", "tunnel", "group", "src-address", "dst-address", "src-port", "dst-port",
                  "protocol", "action", "level", "ipsec-protocols", "proposal", "template",
                  "disabled", "comment"),
@@ -82,18 +85,20 @@ MENUS = dict((m.path, m) for m in (
                      ("group", "/ip/ipsec/policy/group")),
          readonly=("active", "default", "dynamic", "invalid", "ph2-count", "ph2-state", "backup",
                    "active-interface")),
-    Menu("/ip/firewall/address-list", "comment",
+    Menu("/ip/firewall/address-list", "address_lists", "comment",
          fields=("list", "address", "timeout", "disabled", "comment"),
          readonly=("creation-time", "dynamic")),
-    Menu("/ip/firewall/filter", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
+    Menu("/ip/firewall/filter", "filter", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
          readonly=_FIREWALL_READONLY),
-    Menu("/ip/firewall/nat", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
+    Menu("/ip/firewall/nat", "nat", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
          readonly=_FIREWALL_READONLY),
-    Menu("/ip/firewall/raw", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
+    Menu("/ip/firewall/raw", "raw", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
          readonly=_FIREWALL_READONLY),
-    Menu("/ip/firewall/mangle", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
+    Menu("/ip/firewall/mangle", "mangle", "comment", ordered=True, fields=_FIREWALL_MATCHERS,
          readonly=_FIREWALL_READONLY),
 ))
+
+MENUS_BY_SECTION = dict((m.section, m) for m in MENUS.values())
 
 # Creation order: an item is created after everything it references, removed before it.
 APPLY_ORDER = (
