@@ -1,0 +1,93 @@
+# ipsecfleet.routeros — developer entry points. `make demo` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+COLLECTIONS := .collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/ipsecfleet/routeros
+SANITY_ROOT := build/sanity/ansible_collections/ipsecfleet/routeros
+LAB_STATE := .lab
+LAB_TOPOLOGY := inventories/lab/topology.yml
+STAMP := $(VENV)/.setup-stamp
+# ansible-test's pinned pip version (ansible_test/_internal/python_requirements.py)
+ANSIBLE_TEST_PIP := 24_2
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help setup demo test lint sanity unit molecule bench lab-up lab-down lab-status docs docs-lint build ansible-doc clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt tests/roslab/pyproject.toml
+	command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (the machine default Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -e tests/roslab
+	touch $@
+
+setup: $(STAMP)  ## create .venv, install pinned requirements, link the checkout as a collection
+	mkdir -p $(dir $(COLLECTION_LINK))
+	ln -sfn ../../.. $(COLLECTION_LINK)
+	mkdir -p $(HOME)/.ansible/test/cache
+	cp tools/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
+
+demo: setup lab-up  ## set up, start a lab, run playbooks/site.yml against it, show the tunnels
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml -i $(LAB_STATE)/inventory.yml playbooks/site.yml
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml -i $(LAB_STATE)/inventory.yml playbooks/status.yml
+
+test: setup lint sanity unit molecule docs-lint build ansible-doc  ## set up and run every test
+	@echo "make test: all gates passed"
+
+lint: setup  ## ansible-lint, production profile
+	$(BIN)/ansible-lint --profile production --offline
+
+sanity: setup  ## ansible-test sanity on a copy of the collection (empty ignore files)
+	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
+	git ls-files -co --exclude-standard | grep -v '^\.collections' | tar -cf - -T - | tar -xf - -C $(SANITY_ROOT)
+	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --venv --requirements \
+	  --exclude tests/roslab/ --exclude tools/ --exclude benchmarks/
+
+unit: setup  ## pytest: collection unit tests and the lab's own tests
+	$(BIN)/python -m pytest -q -n 2
+
+molecule: setup  ## every Molecule scenario in extensions/molecule (delegated driver, lab routers)
+	@scenarios=$$(ls extensions/molecule 2>/dev/null | grep -v '^\.' || true); \
+	if [ -z "$$scenarios" ]; then echo "molecule: no scenarios yet"; exit 0; fi; \
+	cd extensions && for s in $$scenarios; do \
+	  [ -f molecule/$$s/molecule.yml ] || continue; \
+	  $(CURDIR)/$(BIN)/molecule test -s $$s; done
+
+bench: setup  ## benchmarks: ratios measured side by side in one run
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+lab-up: setup  ## start the lab routers of inventories/lab/topology.yml in the background
+	$(BIN)/roslab up --topology $(LAB_TOPOLOGY) --state-dir $(LAB_STATE)
+
+lab-down:  ## stop the lab
+	$(BIN)/roslab down --state-dir $(LAB_STATE)
+
+lab-status:  ## list lab routers
+	$(BIN)/roslab status --state-dir $(LAB_STATE)
+
+docs: setup  ## generate reference docs from the schemas
+	@for g in tools/gen_*_docs.py; do [ -f $$g ] && $(BIN)/python $$g; done; true
+
+docs-lint: setup  ## antsibull-docs checks the collection's documentation
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck $(COLLECTION_LINK)
+
+build: setup  ## ansible-galaxy collection build into build/
+	mkdir -p build && $(BIN)/ansible-galaxy collection build --force --output-path build .
+
+ansible-doc: setup  ## every module renders with ansible-doc
+	@mods=$$($(BIN)/ansible-doc -t module -l ipsecfleet.routeros 2>/dev/null | awk '{print $$1}'); \
+	for m in $$mods; do $(BIN)/ansible-doc -t module $$m >/dev/null; echo "ansible-doc ok: $$m"; done
+
+clean:  ## remove the venv, build output and lab state
+	-$(BIN)/roslab down --state-dir $(LAB_STATE) 2>/dev/null
+	rm -rf $(VENV) $(COLLECTIONS) build $(LAB_STATE)
