@@ -1,0 +1,626 @@
+"""RouterOS API transport: the word/sentence codec, one session per connection, TCP/TLS listeners.
+
+Facts (``/work/shared/reference/routeros7-behaviour.md`` section 1):
+
+* a word is a big-endian length prefix (1, 2, 3, 4 bytes, or ``0xF0`` + 4 bytes) and its bytes;
+  first bytes ``>= 0xF8`` are reserved control bytes;
+* a sentence is words ending in a zero-length word; empty sentences are ignored;
+* replies ``!re`` / ``!done`` / ``!trap`` (always followed by ``!done``) / ``!fatal`` (then close) and,
+  from 7.18, ``!empty`` before ``!done`` when a print matched nothing;
+* ``.tag`` is echoed on every reply sentence, only when the client sent one;
+* ``!trap`` carries only ``message`` and ``category`` (librouteros builds ``TrapError(**words)``).
+
+Words are decoded as latin-1 so a value's bytes survive unchanged (RouterOS stores bytes, not text)
+and lengths the lower layers check are byte lengths like on a router.
+
+This module knows nothing of menus: it talks to a ``Router`` (see ``tests/roslab/README.md``)
+through ``router.login`` and ``router.execute``.
+"""
+
+import asyncio
+import logging
+import socket
+import time
+
+from roslab.errors import RosFatal, RosTrap
+
+LOG = logging.getLogger("roslab.protocol")
+
+WORD_ENCODING = "latin-1"
+
+# Lab-wide ceiling on one word: the codec itself handles lengths up to 2**32-1, but a lab does
+# not need to buffer gigabytes because a client sent a broken prefix.
+MAX_WORD_LENGTH = 16 * 1024 * 1024
+
+# Replies where no RouterOS evidence was found (reference: "UNCONFIRMED"). Kept in one table so
+# that a capture from a real router changes one line. Each entry: (reply kind, message, category).
+# "fatal" means ``!fatal <message>`` and close; "trap" means ``!trap`` then ``!done``.
+UNCONFIRMED_REPLIES = {
+    # Mocks disagree between !trap and !fatal; we follow the ones that close the session.
+    "command_before_login": ("fatal", "not logged in", None),
+    # The pre-6.43 challenge login (``/login`` without ``=name=``) was removed in 6.45.1.
+    "login_without_name": ("trap", "invalid user name or password (6)", None),
+    # ``/cancel`` naming a tag with no command in progress.
+    "cancel_unknown_tag": ("trap", "unknown command tag", None),
+    # A word that is neither ``=attribute``, ``.api-attribute`` nor ``?query``.
+    "bare_word": ("trap", "unknown parameter", 0),
+    # A first word that is not a ``/command``.
+    "not_a_command": ("trap", "no such command", 0),
+}
+
+LOGIN_FAILED = ("trap", "invalid user name or password (6)", None)  # FIELD: 7.x clients
+QUIT_MESSAGE = "session terminated on request"  # MANUAL
+INTERRUPTED = ("interrupted", 2)  # MANUAL: /cancel makes the cancelled command trap, category 2
+
+
+class ProtocolError(Exception):
+    """The byte stream is not RouterOS API framing; a router closes such a connection."""
+
+
+# --------------------------------------------------------------------------------------------
+# codec
+
+
+def encode_length(length):
+    """Encode a word length with every RouterOS length form (including ``0xF0`` + 4 bytes)."""
+    if length < 0:
+        raise ValueError("negative length")
+    if length < 0x80:
+        return bytes((length,))
+    if length < 0x4000:
+        return (length | 0x8000).to_bytes(2, "big")
+    if length < 0x200000:
+        return (length | 0xC00000).to_bytes(3, "big")
+    if length < 0x10000000:
+        return (length | 0xE0000000).to_bytes(4, "big")
+    if length <= 0xFFFFFFFF:
+        return b"\xf0" + length.to_bytes(4, "big")
+    raise ValueError("word too long for the API: %d bytes" % length)
+
+
+def length_prefix_size(first_byte):
+    """Total size of a length prefix from its first byte; control bytes (>= 0xF8) are refused."""
+    if first_byte < 0x80:
+        return 1
+    if first_byte < 0xC0:
+        return 2
+    if first_byte < 0xE0:
+        return 3
+    if first_byte < 0xF0:
+        return 4
+    if first_byte < 0xF8:
+        # 0xF0 carries 4 length bytes; 0xF1..0xF7 are not defined length forms.
+        if first_byte == 0xF0:
+            return 5
+        raise ProtocolError("undefined length prefix 0x%02X" % first_byte)
+    raise ProtocolError("reserved control byte 0x%02X" % first_byte)
+
+
+def decode_length(prefix):
+    """Decode a complete length prefix (as sized by :func:`length_prefix_size`)."""
+    size = length_prefix_size(prefix[0])
+    if len(prefix) != size:
+        raise ProtocolError("length prefix needs %d bytes, got %d" % (size, len(prefix)))
+    if size == 1:
+        return prefix[0]
+    if size == 2:
+        return int.from_bytes(prefix, "big") & 0x3FFF
+    if size == 3:
+        return int.from_bytes(prefix, "big") & 0x1FFFFF
+    if size == 4:
+        return int.from_bytes(prefix, "big") & 0x0FFFFFFF
+    return int.from_bytes(prefix[1:], "big")
+
+
+def encode_word(word):
+    data = word.encode(WORD_ENCODING) if isinstance(word, str) else bytes(word)
+    return encode_length(len(data)) + data
+
+
+def encode_sentence(words):
+    """Encode words (str or bytes) followed by the zero-length terminator."""
+    return b"".join(encode_word(w) for w in words) + b"\x00"
+
+
+class SentenceDecoder:
+    """Incremental decoder: ``feed(bytes)`` returns the complete sentences (lists of str words).
+
+    Empty sentences are returned as empty lists; the session ignores them like a router does.
+    Raises :class:`ProtocolError` on reserved control bytes or an oversized word.
+    """
+
+    def __init__(self, max_word_length=MAX_WORD_LENGTH):
+        self._buf = bytearray()
+        self._pos = 0
+        self._words = []
+        self.max_word_length = max_word_length
+
+    def feed(self, data):
+        self._buf += data
+        buf = self._buf
+        pos = self._pos
+        end = len(buf)
+        sentences = []
+        while pos < end:
+            size = length_prefix_size(buf[pos])
+            if pos + size > end:
+                break
+            length = buf[pos] if size == 1 else decode_length(bytes(buf[pos:pos + size]))
+            if length > self.max_word_length:
+                raise ProtocolError("word of %d bytes exceeds the lab limit" % length)
+            if pos + size + length > end:
+                break
+            start = pos + size
+            pos = start + length
+            if length == 0:
+                sentences.append(self._words)
+                self._words = []
+            else:
+                self._words.append(buf[start:pos].decode(WORD_ENCODING))
+        # drop consumed bytes once in a while, not on every feed
+        if pos > 65536 or pos == end:
+            del buf[:pos]
+            pos = 0
+        self._pos = pos
+        return sentences
+
+    @property
+    def pending(self):
+        """True while a sentence has started but not ended (bytes or words buffered)."""
+        return bool(self._words) or self._pos < len(self._buf)
+
+
+def decode_sentences(data):
+    """Decode a complete byte string into sentences (test helper / one-shot use)."""
+    decoder = SentenceDecoder()
+    sentences = decoder.feed(data)
+    if decoder.pending:
+        raise ProtocolError("truncated sentence")
+    return sentences
+
+
+# --------------------------------------------------------------------------------------------
+# request parsing
+
+
+class Request:
+    """One command sentence split the way ``Router.execute`` wants it."""
+
+    __slots__ = ("command", "attributes", "queries", "tag", "bad_word")
+
+    def __init__(self, command, attributes, queries, tag, bad_word):
+        self.command = command
+        self.attributes = attributes
+        self.queries = queries
+        self.tag = tag
+        self.bad_word = bad_word
+
+
+def parse_request(words):
+    command = words[0]
+    attributes = {}
+    queries = []
+    tag = None
+    bad_word = None
+    for word in words[1:]:
+        first = word[0]
+        if first == "=":
+            key, sep, value = word[1:].partition("=")
+            attributes[key] = value
+        elif first == "?":
+            queries.append(word[1:])
+        elif first == ".":
+            key, sep, value = word[1:].partition("=")
+            if key == "tag":
+                # an empty tag is not echoed (reference: "if a non-empty tag is sent")
+                tag = value or None
+            else:
+                # API attributes (.id, .proplist) given without the leading "="
+                attributes["." + key] = value
+        elif bad_word is None:
+            bad_word = word
+    return Request(command, attributes, queries, tag, bad_word)
+
+
+# --------------------------------------------------------------------------------------------
+# faults and the per-router service
+
+
+class Faults:
+    """Transport faults of one router, set by ``roslab.control``.
+
+    ``drop_at``: the n-th command sentence (counted from when the fault was set, every sentence
+    including ``/login``) is executed (``drop_when="after"``) or not (``"before"``), then the
+    connection is closed without a reply. One-shot: it clears itself when it fires.
+    ``delay``: seconds to wait before executing each command (every reply is late).
+    """
+
+    __slots__ = ("drop_at", "drop_when", "seen", "delay")
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.drop_at = None
+        self.drop_when = "after"
+        self.seen = 0
+        self.delay = 0.0
+
+    def next_command(self):
+        """Count one command sentence; return None, "before" or "after"."""
+        if self.drop_at is None:
+            return None
+        self.seen += 1
+        if self.seen < self.drop_at:
+            return None
+        when = self.drop_when
+        self.drop_at = None
+        self.seen = 0
+        return when
+
+
+class RouterService:
+    """The API endpoints (api and optional api-ssl) of one emulated router.
+
+    ``router`` may be replaced (a reboot restores into a fresh object); sessions look it up here
+    on every command.
+    """
+
+    def __init__(self, router, host="127.0.0.1", api_port=0, tls_port=None, ssl_context=None):
+        self.router = router
+        self.host = host
+        self.api_port = api_port
+        self.tls_port = tls_port
+        self.ssl_context = ssl_context
+        self.faults = Faults()
+        self.sessions = set()
+        self.commands = 0
+        self._servers = []
+
+    @property
+    def listening(self):
+        return bool(self._servers)
+
+    async def start(self):
+        """Listen on the api (and api-ssl) port; port 0 picks a free one and records it."""
+        if self._servers:
+            return
+        loop = asyncio.get_running_loop()
+        servers = []
+        try:
+            server = await loop.create_server(
+                lambda: ApiSession(self), self.host, self.api_port,
+                reuse_address=True, backlog=64)
+            servers.append(server)
+            self.api_port = server.sockets[0].getsockname()[1]
+            if self.ssl_context is not None and self.tls_port is not None:
+                server = await loop.create_server(
+                    lambda: ApiSession(self), self.host, self.tls_port, ssl=self.ssl_context,
+                    reuse_address=True, backlog=64, ssl_handshake_timeout=10)
+                servers.append(server)
+                self.tls_port = server.sockets[0].getsockname()[1]
+        except BaseException:
+            for server in servers:
+                server.close()
+            raise
+        self._servers = servers
+
+    async def stop(self):
+        """Close the listeners and drop every connection (router down / lab stop)."""
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        self.drop_connections()
+        for server in servers:
+            await server.wait_closed()
+
+    def drop_connections(self):
+        for session in list(self.sessions):
+            session.close()
+
+
+class ApiSession(asyncio.Protocol):
+    """One API connection: login, tags, framing, in-order execution, ``/cancel``, faults."""
+
+    def __init__(self, service):
+        self.service = service
+        self.transport = None
+        self.decoder = SentenceDecoder()
+        self.user = None
+        self.closed = False
+        self._queue = []          # requests waiting behind a delayed one, in order
+        self._delayed = None      # (request, TimerHandle) of the command waiting out a delay
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.service.sessions.add(self)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.service.sessions.discard(self)
+        if self._delayed is not None:
+            self._delayed[1].cancel()
+            self._delayed = None
+        self._queue = []
+
+    def data_received(self, data):
+        if self.closed:
+            return
+        try:
+            sentences = self.decoder.feed(data)
+        except ProtocolError as exc:
+            LOG.debug("%s: malformed stream, closing: %s", self.service.router.name, exc)
+            self.close()
+            return
+        for words in sentences:
+            if self.closed:
+                return
+            if words:
+                self._received(words)
+
+    def eof_received(self):
+        # a half-closed client is done; answering further would go nowhere
+        return False
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def _received(self, words):
+        request = parse_request(words)
+        if request.command == "/cancel" and self.user is not None:
+            self._cancel(request)
+            return
+        if self._delayed is not None or self._queue:
+            self._queue.append(request)
+            return
+        self._start(request)
+
+    def _start(self, request):
+        delay = self.service.faults.delay
+        if delay > 0:
+            handle = asyncio.get_running_loop().call_later(delay, self._run_delayed)
+            self._delayed = (request, handle)
+        else:
+            self._run(request)
+
+    def _run_delayed(self):
+        request, _ = self._delayed
+        self._delayed = None
+        self._run(request)
+        self._drain_queue()
+
+    def _drain_queue(self):
+        while self._queue and self._delayed is None and not self.closed:
+            self._start(self._queue.pop(0))
+
+    def _cancel(self, request):
+        """``/cancel [=tag=T]``: the cancelled command traps ``interrupted`` (category 2)."""
+        target = request.attributes.get("tag")
+        victims = []
+        if self._delayed is not None and (target is None or self._delayed[0].tag == target):
+            victims.append(self._delayed[0])
+            self._delayed[1].cancel()
+            self._delayed = None
+        keep = []
+        for queued in self._queue:
+            if target is None or queued.tag == target:
+                victims.append(queued)
+            else:
+                keep.append(queued)
+        self._queue = keep
+        if target is not None and not victims:
+            self._reply_unconfirmed("cancel_unknown_tag", request.tag)
+            self._drain_queue()
+            return
+        for victim in victims:
+            self._trap(INTERRUPTED[0], INTERRUPTED[1], victim.tag)
+            self._send(["!done"], victim.tag)
+        self._send(["!done"], request.tag)
+        self._drain_queue()
+
+    def _run(self, request):
+        if self.closed:
+            return
+        service = self.service
+        service.commands += 1
+        drop = service.faults.next_command()
+        if drop == "before":
+            self.close()
+            return
+        if drop == "after":
+            # executed, but the client never hears about it
+            self._execute(request, send=False)
+            self.close()
+            return
+        self._execute(request, send=True)
+
+    def _execute(self, request, send):
+        tag = request.tag if send else None
+        reply = self._send if send else _discard
+        command = request.command
+        if self.user is None:
+            if command != "/login":
+                self._reply_unconfirmed("command_before_login", request.tag, send)
+                return
+            self._login(request, send)
+            return
+        if command == "/login":
+            self._login(request, send)
+            return
+        if command == "/quit":
+            reply(["!fatal", QUIT_MESSAGE], None)
+            self.close()
+            return
+        if not command.startswith("/"):
+            self._reply_unconfirmed("not_a_command", request.tag, send)
+            return
+        if request.bad_word is not None:
+            kind, message, category = UNCONFIRMED_REPLIES["bare_word"]
+            self._reply(kind, "%s %s" % (message, request.bad_word), category, request.tag, send)
+            return
+        router = self.service.router
+        try:
+            result = router.execute(command, request.attributes, request.queries)
+        except RosTrap as exc:
+            if send:
+                self._trap(exc.message, exc.category, tag)
+                self._send(["!done"], tag)
+            return
+        except RosFatal as exc:
+            reply(["!fatal", exc.message], None)
+            self.close()
+            return
+        except Exception:  # a lab bug must not look like a RouterOS answer
+            LOG.exception("%s: %s crashed", router.name, command)
+            if send:
+                self._trap("roslab internal error in %s" % command, 4, tag)
+                self._send(["!done"], tag)
+            return
+        if not send:
+            return
+        out = []
+        for row in result.rows:
+            words = ["!re"]
+            words.extend("=%s=%s" % (k, v) for k, v in row.items())
+            if tag is not None:
+                words.append(".tag=" + tag)
+            out.append(encode_sentence(words))
+        if result.empty:
+            out.append(encode_sentence(["!empty"] if tag is None else ["!empty", ".tag=" + tag]))
+        done = ["!done"]
+        done.extend("=%s=%s" % (k, v) for k, v in result.done.items())
+        if tag is not None:
+            done.append(".tag=" + tag)
+        out.append(encode_sentence(done))
+        self.transport.write(b"".join(out))
+
+    def _login(self, request, send):
+        name = request.attributes.get("name")
+        if name is None:
+            self._reply_unconfirmed("login_without_name", request.tag, send)
+            return
+        if self.service.router.login(name, request.attributes.get("password", "")):
+            self.user = name
+            if send:
+                self._send(["!done"], request.tag)
+            return
+        kind, message, category = LOGIN_FAILED
+        self._reply(kind, message, category, request.tag, send)
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def _reply_unconfirmed(self, key, tag, send=True):
+        kind, message, category = UNCONFIRMED_REPLIES[key]
+        self._reply(kind, message, category, tag, send)
+
+    def _reply(self, kind, message, category, tag, send=True):
+        if kind == "fatal":
+            if send:
+                self._send(["!fatal", message], None)
+            self.close()
+            return
+        if send:
+            self._trap(message, category, tag)
+            self._send(["!done"], tag)
+
+    def _trap(self, message, category, tag):
+        words = ["!trap"]
+        if category is not None:
+            words.append("=category=%s" % category)
+        words.append("=message=%s" % message)
+        self._send(words, tag)
+
+    def _send(self, words, tag):
+        if self.closed or self.transport is None:
+            return
+        if tag is not None:
+            words = words + [".tag=" + tag]
+        self.transport.write(encode_sentence(words))
+
+
+def _discard(words, tag):
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# a minimal blocking client (lab readiness checks, tests that need raw framing)
+
+
+class ApiClient:
+    """A tiny blocking API client speaking raw sentences; not a replacement for librouteros."""
+
+    def __init__(self, host, port, timeout=5.0, ssl_context=None):
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:
+            sock = ssl_context.wrap_socket(sock, server_hostname=host)
+        self.sock = sock
+        self.decoder = SentenceDecoder()
+        self._ready = []
+
+    def send(self, *words):
+        self.sock.sendall(encode_sentence(words))
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_sentence(self):
+        """Next sentence; raises ConnectionError when the router closed the connection."""
+        while not self._ready:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by the router")
+            self._ready.extend(s for s in self.decoder.feed(data) if s)
+        return self._ready.pop(0)
+
+    def talk(self, *words):
+        """Send one sentence and read until ``!done`` (or ``!fatal``); returns the sentences."""
+        self.send(*words)
+        replies = []
+        while True:
+            sentence = self.read_sentence()
+            replies.append(sentence)
+            if sentence[0] in ("!done", "!fatal"):
+                return replies
+
+    def login(self, name="admin", password=""):
+        replies = self.talk("/login", "=name=" + name, "=password=" + password)
+        return replies[-1][0] == "!done" and len(replies) == 1
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def wait_for_api(host, port, timeout=10.0, ssl_context=None):
+    """Block until a router answers ``/login`` framing on port (any reply counts as alive)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with ApiClient(host, port, timeout=2.0, ssl_context=ssl_context) as client:
+                client.talk("/login", "=name=", "=password=")
+                return True
+        except (OSError, ConnectionError):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
