@@ -1,0 +1,558 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one reconciler every module of the collection uses.
+
+``plan_changes`` is pure: from one menu's printed rows and the desired items it computes the fewest
+RouterOS writes (add / set / remove / move, ``place-before`` for ordered menus). ``apply`` reads every
+managed menu once through an ``ApiSession``, validates everything before the first write, then writes
+in dependency order: adds, sets and moves following ``menus.APPLY_ORDER`` (an item exists before
+anything references it), removals in reverse order afterwards (nothing references an item any more
+when it goes).
+
+Only owned items (``menus.owner_key``) are ever changed; dynamic rows are ignored even if tagged.
+Secrets never leave this module in clear: commands, diffs, gathered items and errors carry
+``MASK`` instead. See docs/engine.md.
+
+Kept Python 3.8+ compatible: the modules' ``main()`` may run it on a target host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import (
+    default_of,
+    normalize,
+    same_value,
+    to_text,
+)
+
+MASK = "********"
+STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
+SECRET_UPDATE_MODES = ("on_change", "always", "on_create")
+
+
+class ReconcileError(Exception):
+    """A problem found before or while writing; the message never contains a secret."""
+
+
+class NewItem(object):
+    """Stands for the id of an item this run adds (known only once RouterOS answers the add)."""
+
+    def __init__(self, menu_path, key):
+        self.menu_path = menu_path
+        self.key = key
+
+    def __eq__(self, other):
+        return isinstance(other, NewItem) and (self.menu_path, self.key) == (other.menu_path, other.key)
+
+    def __hash__(self):
+        return hash((self.menu_path, self.key))
+
+    def __repr__(self):
+        return "NewItem(%r, %r)" % (self.menu_path, self.key)
+
+
+class Operation(object):
+    """One RouterOS write. ``target`` and ``before`` are row ids or NewItem references."""
+
+    def __init__(self, action, menu, key, target=None, args=None, before=None, selector=None,
+                 before_selector=None):
+        self.action = action          # add | set | remove | move
+        self.menu = menu              # menus.Menu
+        self.key = key                # owner key of the item written
+        self.target = target          # id (or NewItem) of the item written; None for add
+        self.args = args or {}        # RouterOS argument -> string value
+        self.before = before          # add: place-before; move: destination (None = end)
+        self.selector = selector      # CLI text naming the target
+        self.before_selector = before_selector
+
+    def as_dict(self):
+        return {
+            "action": self.action,
+            "menu": self.menu.path,
+            "key": self.key,
+            "args": mask_item(self.menu, self.args),
+        }
+
+    def command(self):
+        """RouterOS CLI-like text of this write, secrets masked."""
+        words = [cli_path(self.menu.path), self.action]
+        if self.action in ("set", "remove", "move"):
+            words.append(self.selector)
+        for name in sorted(self.args):
+            value = MASK if name in self.menu.secrets else self.args[name]
+            if name.startswith("!"):
+                words.append("%s=" % name)  # unset
+            else:
+                words.append("%s=%s" % (name, cli_quote(value)))
+        if self.action == "add" and self.before is not None:
+            words.append("place-before=%s" % self.before_selector)
+        if self.action == "move" and self.before is not None:
+            words.append("destination=%s" % self.before_selector)
+        return " ".join(words)
+
+
+def cli_path(path):
+    return "/" + " ".join(path.strip("/").split("/"))
+
+
+def cli_quote(value):
+    text = "" if value is None else str(value)
+    if text and all(c.isalnum() or c in "-_.,:/*!@+" for c in text):
+        return text
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+
+
+def mask_item(menu, item):
+    """A copy of ``item`` (API or module keys) with secret values replaced by MASK."""
+    masked = {}
+    for name, value in item.items():
+        if name.replace("_", "-").lstrip("!") in menu.secrets and value not in (None, ""):
+            masked[name] = MASK
+        else:
+            masked[name] = value
+    return masked
+
+
+def to_api_item(menu, module_item):
+    """Module-format item (``local_address``) -> RouterOS arguments (``local-address``), set ones only."""
+    api_item = {}
+    for name, value in module_item.items():
+        if value is None:
+            continue
+        api_name = name.replace("_", "-")
+        if api_name not in menu.fields:
+            raise ReconcileError("%s: %s is not an argument the collection manages in %s"
+                                 % (menu.section, name, menu.path))
+        api_item[api_name] = to_text(value)
+    return api_item
+
+
+def to_module_item(menu, row):
+    """A printed row -> module format: managed arguments only, ``_`` keys, secrets masked."""
+    item = {}
+    for name in menu.fields:
+        if name in row:
+            item[name.replace("-", "_")] = row[name]
+    return mask_item(menu, item)
+
+
+def is_dynamic(row):
+    return normalize("dynamic", row.get("dynamic", "false")) == "true"
+
+
+def row_is_owned(menu, row):
+    return not is_dynamic(row) and menu_table.owner_key(menu, row) is not None
+
+
+def _selector(menu, row_or_item):
+    if menu.owned_by == "name":
+        return '[find name=%s]' % cli_quote(row_or_item.get("name", ""))
+    if "comment" in row_or_item and menu_table.owner_key(menu, row_or_item):
+        return '[find comment=%s]' % cli_quote(row_or_item["comment"])
+    return row_or_item.get(".id", "")
+
+
+def _longest_increasing_subsequence(values):
+    """Indexes into ``values`` forming one longest strictly increasing subsequence."""
+    tails = []        # tails[k]: index of the smallest tail of an increasing run of length k+1
+    previous = [None] * len(values)
+    for i, value in enumerate(values):
+        low, high = 0, len(tails)
+        while low < high:
+            middle = (low + high) // 2
+            if values[tails[middle]] < value:
+                low = middle + 1
+            else:
+                high = middle
+        if low > 0:
+            previous[i] = tails[low - 1]
+        if low == len(tails):
+            tails.append(i)
+        else:
+            tails[low] = i
+    result = []
+    index = tails[-1] if tails else None
+    while index is not None:
+        result.append(index)
+        index = previous[index]
+    return list(reversed(result))
+
+
+class MenuPlan(object):
+    """The outcome of planning one menu: writes, and the owned items before and after."""
+
+    def __init__(self, menu):
+        self.menu = menu
+        self.operations = []          # adds, sets, moves in execution order
+        self.removals = []
+        self.before = []              # owned items, module format, masked
+        self.after = []
+
+
+def _validate_desired(menu, desired_items):
+    """Desired items as RouterOS arguments keyed by owner key, in desired order."""
+    keyed = []
+    seen = set()
+    for module_item in desired_items or ():
+        api_item = to_api_item(menu, module_item)
+        key = menu_table.owner_key(menu, api_item)
+        if key is None:
+            what = "name" if menu.owned_by == "name" else "comment"
+            raise ReconcileError(
+                "%s: item %s has no ownership tag; its %s must start with %r"
+                % (menu.section, _describe(menu, api_item), what,
+                   menu_table.OWNER_NAME_PREFIX if menu.owned_by == "name" else menu_table.OWNER_COMMENT_PREFIX))
+        if key in seen:
+            raise ReconcileError("%s: two desired items have the key %r" % (menu.section, key))
+        seen.add(key)
+        keyed.append((key, api_item))
+    return keyed
+
+
+def _describe(menu, api_item):
+    for name in ("name", "comment", "peer", "src-address"):
+        if api_item.get(name):
+            return "%s=%s" % (name, api_item[name])
+    return "(unnamed)"
+
+
+def check_collisions(menu, current_rows, desired_items):
+    """Raise before any write when a desired item's name is taken by a foreign or dynamic item."""
+    if "name" not in menu.fields or menu.owned_by == "name":
+        # name-owned menus: a name carrying the prefix is ours by definition
+        return
+    for _key, api_item in _validate_desired(menu, desired_items):
+        name = api_item.get("name")
+        if not name:
+            continue
+        for row in current_rows:
+            if row.get("name") == name and not row_is_owned(menu, row):
+                raise ReconcileError(
+                    "%s: %s %r already exists and is not managed by ipsecfleet (id %s); rename one "
+                    "of them or tag it with comment %r" % (menu.section, menu.path, name, row.get(".id"),
+                                                           menu_table.owner_comment(_key)))
+
+
+def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_update="on_change"):
+    """Plan the writes that take ``menu`` from ``current_rows`` to ``desired_items`` in ``state``.
+
+    ``current_rows``: printed rows in RouterOS order (``.id`` and RouterOS argument names, string
+    values). ``desired_items``: module-format items in desired order. ``anchor``: for ordered menus,
+    ``anchor(current_rows)`` returns the id owned items must precede, or None for the end.
+    ``secret_update``: how to treat a secret RouterOS does not print (on_change: write it when
+    anything else of the item changes; always: write it every run; on_create: only when adding).
+    Returns a MenuPlan.
+    """
+    if state not in ("merged", "replaced", "overridden", "deleted"):
+        raise ReconcileError("plan_changes: unsupported state %r" % state)
+    if secret_update not in SECRET_UPDATE_MODES:
+        raise ReconcileError("secret_update must be one of %s" % ", ".join(SECRET_UPDATE_MODES))
+    plan = MenuPlan(menu)
+    desired = _validate_desired(menu, desired_items)
+    desired_keys = [key for key, _item in desired]
+
+    owned = {}           # key -> first row carrying it
+    duplicates = []      # later rows carrying an already seen key (left over by hand or a crash)
+    for row in current_rows:
+        if not row_is_owned(menu, row):
+            continue
+        key = menu_table.owner_key(menu, row)
+        if key in owned:
+            duplicates.append((key, row))
+        else:
+            owned[key] = row
+        plan.before.append(to_module_item(menu, row))
+
+    if state == "deleted":
+        doomed = set(desired_keys) if desired else set(owned)
+        for key, row in owned.items():
+            if key in doomed:
+                plan.removals.append(_remove(menu, key, row))
+        for key, row in duplicates:
+            if key in doomed:
+                plan.removals.append(_remove(menu, key, row))
+        _finish_after(plan, current_rows, {}, set(op.target for op in plan.removals), [])
+        return plan
+
+    check_collisions(menu, current_rows, desired_items)
+    changed_args = {}    # row id -> args written by set (for the after picture)
+    for key, api_item in desired:
+        row = owned.get(key)
+        if row is None:
+            continue
+        args = _differences(menu, row, api_item, state, secret_update)
+        if args:
+            changed_args[row[".id"]] = args
+            plan.operations.append(Operation("set", menu, key, target=row[".id"], args=args,
+                                             selector=_selector(menu, row)))
+
+    if menu.ordered:
+        placements = _order(menu, current_rows, owned, desired, anchor)
+    else:
+        placements = [(key, None) for key, _item in desired if key not in owned]
+    new_items = dict(desired)
+    added = []
+    for key, before in placements:
+        before_selector = _before_selector(menu, before, current_rows, new_items)
+        if key in owned:
+            plan.operations.append(Operation("move", menu, key, target=owned[key][".id"], before=before,
+                                             selector=_selector(menu, owned[key]),
+                                             before_selector=before_selector))
+        else:
+            added.append(key)
+            plan.operations.append(Operation("add", menu, key, args=dict(new_items[key]), before=before,
+                                             before_selector=before_selector))
+
+    for key, row in duplicates:
+        plan.removals.append(_remove(menu, key, row))
+    if state == "overridden":
+        for key, row in owned.items():
+            if key not in new_items:
+                plan.removals.append(_remove(menu, key, row))
+    removed = set(op.target for op in plan.removals)
+    _finish_after(plan, current_rows, changed_args, removed, [(key, new_items[key]) for key in added])
+    return plan
+
+
+def _remove(menu, key, row):
+    return Operation("remove", menu, key, target=row[".id"], selector=_selector(menu, row))
+
+
+def _differences(menu, row, api_item, state, secret_update):
+    """Arguments to ``set`` so that ``row`` matches ``api_item``; empty when nothing differs."""
+    args = {}
+    pending_secrets = {}
+    for name in menu.fields:
+        if name in api_item:
+            wanted = api_item[name]
+        elif state in ("replaced", "overridden"):
+            wanted = default_of(menu.path, name)
+            if wanted is None:
+                if name in row and name != "comment" and name not in menu.secrets and row[name] != "":
+                    args["!" + name] = ""      # back to "not set", as RouterOS prints a fresh item
+                continue
+        else:
+            continue
+        if name in menu.secrets and name not in row:
+            # RouterOS did not print the secret (a user without the "sensitive" policy)
+            if secret_update == "always":
+                args[name] = wanted
+            elif secret_update == "on_change":
+                pending_secrets[name] = wanted
+            continue
+        if not same_value(menu.path, name, wanted, row.get(name)):
+            args[name] = wanted
+    if args and pending_secrets:
+        args.update(pending_secrets)
+    return args
+
+
+def _order(menu, current_rows, owned, desired, anchor):
+    """(key, before) placements that put the desired items in desired relative order.
+
+    Items already in a longest run of correct relative order stay; every other existing item is
+    moved and every new item added right after its desired predecessor (the first one before the
+    first staying item, or at the anchor). Foreign and dynamic rows never move. The placements are
+    simulated on the current order, so ``before`` ids are valid when each write runs.
+    """
+    position = dict((key, i) for i, (key, _item) in enumerate(desired))
+    existing = [menu_table.owner_key(menu, row) for row in current_rows
+                if row_is_owned(menu, row) and owned.get(menu_table.owner_key(menu, row)) is row
+                and menu_table.owner_key(menu, row) in position]
+    stay = set(existing[i] for i in _longest_increasing_subsequence([position[k] for k in existing]))
+    simulated = [row[".id"] for row in current_rows]
+    ids = dict((key, row[".id"]) for key, row in owned.items())
+    anchor_id = anchor(current_rows) if anchor else None
+    placements = []
+    for i, (key, _item) in enumerate(desired):
+        if key in stay:
+            continue
+        if i > 0:
+            predecessor = ids[desired[i - 1][0]]
+            at = simulated.index(predecessor) + 1
+            before = simulated[at] if at < len(simulated) else None
+        else:
+            first_staying = [ids[k] for k, _item in desired if k in stay]
+            before = first_staying[0] if first_staying else anchor_id
+        if key in ids and before == ids[key]:
+            continue  # already right after its predecessor
+        if key in ids:
+            simulated.remove(ids[key])
+        else:
+            ids[key] = NewItem(menu.path, key)
+        if before is None:
+            simulated.append(ids[key])
+        else:
+            simulated.insert(simulated.index(before), ids[key])
+        placements.append((key, before))
+    return placements
+
+
+def _before_selector(menu, before, current_rows, new_items):
+    if before is None:
+        return None
+    if isinstance(before, NewItem):
+        return _selector(menu, new_items[before.key])
+    for row in current_rows:
+        if row[".id"] == before:
+            if row_is_owned(menu, row):
+                return _selector(menu, row)
+            return before
+    return before
+
+
+def _finish_after(plan, current_rows, changed_args, removed, added):
+    menu = plan.menu
+    after = []
+    for row in current_rows:
+        if not row_is_owned(menu, row) or row[".id"] in removed:
+            continue
+        merged = dict(row)
+        for name, value in changed_args.get(row[".id"], {}).items():
+            if name.startswith("!"):
+                merged.pop(name[1:], None)
+            else:
+                merged[name] = value
+        after.append((row[".id"], to_module_item(menu, merged)))
+    if menu.ordered:
+        order = _final_order(plan, current_rows)
+        after_by_id = dict(after)
+        for key, item in added:
+            after_by_id[NewItem(menu.path, key)] = to_module_item(menu, item)
+        plan.after = [after_by_id[i] for i in order if i in after_by_id]
+    else:
+        plan.after = [item for _id, item in after] + [to_module_item(menu, item) for _key, item in added]
+
+
+def _final_order(plan, current_rows):
+    order = [row[".id"] for row in current_rows]
+    for op in plan.operations:
+        if op.action not in ("add", "move"):
+            continue
+        target = NewItem(plan.menu.path, op.key) if op.action == "add" else op.target
+        if target in order:
+            order.remove(target)
+        if op.before is None:
+            order.append(target)
+        else:
+            order.insert(order.index(op.before), target)
+    return order
+
+
+def render_commands(desired, menu_paths=None):
+    """State rendered: the RouterOS commands that create ``desired`` on an empty router (masked)."""
+    commands = []
+    for path in menu_table.APPLY_ORDER:
+        menu = menu_table.MENUS[path]
+        if menu_paths is not None and path not in menu_paths:
+            continue
+        for _key, api_item in _validate_desired(menu, desired.get(menu.section) or ()):
+            commands.append(Operation("add", menu, _key, args=api_item).command())
+    return commands
+
+
+def gather(session, menu_paths):
+    """State gathered: owned items of each menu in module format, secrets masked."""
+    gathered = {}
+    for path in menu_paths:
+        menu = menu_table.MENUS[path]
+        gathered[menu.section] = [to_module_item(menu, row) for row in session.read(path)
+                                  if row_is_owned(menu, row)]
+    return gathered
+
+
+def apply(session, desired, state, check_mode=False, menu_paths=None, anchors=None,
+          secret_update="on_change"):
+    """Converge the menus in ``menu_paths`` (default: those named by ``desired``) to ``desired``.
+
+    ``desired``: section name (``peers``...) -> module-format items. ``anchors``: menu path ->
+    anchor function for ordered menus. Returns a dict with ``changed``, ``commands`` (masked),
+    ``writes`` (writes done; 0 in check mode), ``operations`` and ``diff`` (owned items before/after),
+    or ``gathered`` / ``rendered`` for those states. Raises ReconcileError.
+    """
+    if state not in STATES:
+        raise ReconcileError("state must be one of %s" % ", ".join(STATES))
+    desired = desired or {}
+    for section in desired:
+        if section not in menu_table.MENUS_BY_SECTION:
+            raise ReconcileError("unknown section %r" % section)
+    if menu_paths is None:
+        menu_paths = [menu_table.MENUS_BY_SECTION[s].path for s in desired]
+    menu_paths = [p for p in menu_table.APPLY_ORDER if p in set(menu_paths)]
+    if state == "rendered":
+        return {"changed": False, "rendered": render_commands(desired, menu_paths), "commands": [],
+                "writes": 0}
+    if state == "gathered":
+        return {"changed": False, "gathered": gather(session, menu_paths), "commands": [], "writes": 0}
+
+    anchors = anchors or {}
+    delete_everything = state == "deleted" and not any(desired.get(s) for s in desired)
+    plans = []
+    # every menu is read and planned before the first write: a collision aborts a run untouched
+    for path in menu_paths:
+        menu = menu_table.MENUS[path]
+        items = desired.get(menu.section)
+        if state == "deleted" and not delete_everything and not items:
+            continue
+        if state in ("merged", "replaced") and menu.section not in desired:
+            continue
+        plans.append(plan_changes(menu, session.read(path), items or [], state,
+                                  anchor=anchors.get(path), secret_update=secret_update))
+
+    operations = [op for plan in plans for op in plan.operations]
+    operations += [op for plan in reversed(plans) for op in plan.removals]
+    result = {
+        "changed": bool(operations),
+        "commands": [op.command() for op in operations],
+        "operations": [op.as_dict() for op in operations],
+        "writes": 0,
+        "diff": {
+            "before": dict((plan.menu.section, plan.before) for plan in plans),
+            "after": dict((plan.menu.section, plan.after) for plan in plans),
+        },
+    }
+    if check_mode:
+        return result
+    new_ids = {}
+    for op in operations:
+        try:
+            _execute(session, op, new_ids)
+        except ReconcileError:
+            raise
+        except Exception as error:  # librouteros trap, lost connection, ...
+            raise ReconcileError(
+                "%s failed after %d write(s): %s" % (op.command(), session.writes,
+                                                     scrub(str(error), op.args, op.menu)))
+    result["writes"] = session.writes
+    return result
+
+
+def _resolve(value, new_ids):
+    if isinstance(value, NewItem):
+        return new_ids[value]
+    return value
+
+
+def _execute(session, op, new_ids):
+    path = op.menu.path
+    if op.action == "add":
+        new_ids[NewItem(path, op.key)] = session.add(path, op.args, place_before=_resolve(op.before, new_ids))
+    elif op.action == "set":
+        session.set(path, _resolve(op.target, new_ids), op.args)
+    elif op.action == "move":
+        session.move(path, _resolve(op.target, new_ids), _resolve(op.before, new_ids))
+    elif op.action == "remove":
+        session.remove(path, _resolve(op.target, new_ids))
+
+
+def scrub(text, args, menu):
+    """``text`` with every secret value of ``args`` replaced by MASK."""
+    for name in menu.secrets:
+        value = args.get(name)
+        if value:
+            text = text.replace(value, MASK)
+    return text

@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""RouterOS value normalisation, so that the engine compares meaning, not spelling.
+
+RouterOS prints ``true``/``false`` but accepts ``yes``/``no``; prints durations compactly (``1h30m``)
+but accepts ``5400`` or ``01:30:00``; prints enum lists in its own order; completes a host address to
+``/32`` and zeroes host bits of a prefix. librouteros additionally turns ``"500"`` into ``500`` and
+``"yes"`` into ``True`` when reading. ``normalize`` maps every spelling of a value to one canonical
+string; ``to_api`` turns a module value into the string the engine writes.
+
+Kept Python 3.8+ compatible: modules using it may run on a target host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+# Arguments holding a RouterOS time value (menus.py paths share argument names, so one table).
+DURATION_FIELDS = frozenset((
+    "lifetime", "dpd-interval", "timeout", "address-list-timeout",
+))
+
+# Arguments whose value is a set of enum words: RouterOS prints them in its own order.
+UNORDERED_LIST_FIELDS = frozenset((
+    "enc-algorithm", "dh-group", "enc-algorithms", "auth-algorithms", "connection-state",
+    "connection-nat-state", "tcp-flags",
+))
+
+# Arguments holding an address or prefix (RouterOS adds /32 or /128 and clears host bits).
+PREFIX_FIELDS = frozenset((
+    "address", "src-address", "dst-address",
+))
+
+BOOLEAN_WORDS = {"yes": "true", "true": "true", "no": "false", "false": "false"}
+
+# Values RouterOS reports when an argument was never set (routeros7-behaviour.md, section 2), so that
+# an item printed without the argument compares equal to one asking for the default explicitly.
+DEFAULTS = {
+    "/ip/ipsec/profile": {
+        "hash-algorithm": "sha1", "prf-algorithm": "auto", "enc-algorithm": "aes-128,3des",
+        "dh-group": "modp2048,modp1024", "lifetime": "1d", "lifebytes": "0",
+        "proposal-check": "obey", "nat-traversal": "yes",
+    },
+    "/ip/ipsec/peer": {
+        "passive": "no", "port": "500", "profile": "default", "exchange-mode": "main",
+        "send-initial-contact": "yes", "disabled": "no",
+    },
+    "/ip/ipsec/proposal": {
+        "auth-algorithms": "sha1", "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc",
+        "lifetime": "30m", "pfs-group": "modp1024", "disabled": "no",
+    },
+    "/ip/ipsec/identity": {
+        "auth-method": "pre-shared-key", "secret": "", "generate-policy": "no",
+        "policy-template-group": "default", "my-id": "auto", "remote-id": "auto",
+        "match-by": "remote-id", "disabled": "no",
+    },
+    "/ip/ipsec/policy": {
+        "tunnel": "no", "group": "default", "src-port": "any", "dst-port": "any", "protocol": "all",
+        "action": "encrypt", "level": "require", "ipsec-protocols": "esp", "proposal": "default",
+        "template": "no", "disabled": "no",
+    },
+    "/ip/firewall/address-list": {"disabled": "no"},
+    "/ip/firewall/filter": {"disabled": "no", "log": "no"},
+    "/ip/firewall/nat": {"disabled": "no", "log": "no"},
+    "/ip/firewall/raw": {"disabled": "no", "log": "no"},
+    "/ip/firewall/mangle": {"disabled": "no", "log": "no"},
+}
+
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
+_CLOCK = re.compile(r"^(?:(\d+)d)?\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def to_text(value):
+    """The RouterOS string for a value as librouteros or a module hands it over."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ",".join(to_text(v) for v in value)
+    return str(value)
+
+
+def parse_duration(text):
+    """Seconds in a RouterOS time value (``1d2h``, ``30m``, ``00:30:00``, ``90``), or None."""
+    text = str(text).strip()
+    if not text:
+        return None
+    if re.match(r"^\d+(?:\.\d+)?$", text):
+        return float(text)
+    clock = _CLOCK.match(text)
+    if clock:
+        days, hours, minutes, seconds = clock.groups()
+        return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    position = 0
+    total = 0.0
+    for part in _DURATION_PART.finditer(text):
+        if part.start() != position:
+            return None
+        total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+        position = part.end()
+    if position != len(text):
+        return None
+    return total
+
+
+def _format_seconds(seconds):
+    return ("%d" % seconds) if seconds == int(seconds) else ("%g" % seconds)
+
+
+def _normalize_prefix(text):
+    negated = text.startswith("!")
+    body = text[1:] if negated else text
+    try:
+        if "/" in body:
+            network = ipaddress.ip_network(body, strict=False)
+        elif "-" in body:
+            return text  # an address range stays as written
+        else:
+            network = ipaddress.ip_network(body)
+    except ValueError:
+        return text.lower()  # a DNS name (peer address, address-list entry)
+    return ("!" if negated else "") + str(network)
+
+
+def normalize(field, value):
+    """Canonical comparison string of ``value`` for argument ``field`` (RouterOS name), or None."""
+    text = to_text(value)
+    if text is None:
+        return None
+    text = text.strip()
+    if text in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[text]
+    if field in DURATION_FIELDS:
+        seconds = parse_duration(text)
+        return text if seconds is None else _format_seconds(seconds)
+    if field in UNORDERED_LIST_FIELDS:
+        return ",".join(sorted(part.strip() for part in text.split(",") if part.strip()))
+    if field in PREFIX_FIELDS:
+        return ",".join(_normalize_prefix(part.strip()) for part in text.split(","))
+    if field == "local-address":
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            return text
+    return text
+
+
+def default_of(menu_path, field):
+    """What RouterOS reports for ``field`` of ``menu_path`` when it was never set, or None."""
+    return DEFAULTS.get(menu_path, {}).get(field)
+
+
+def same_value(menu_path, field, desired, current):
+    """True when ``desired`` and the printed ``current`` (None when absent) mean the same."""
+    if current is None:
+        current = default_of(menu_path, field)
+    if desired is None:
+        desired = default_of(menu_path, field)
+    return normalize(field, desired) == normalize(field, current)
