@@ -1,0 +1,578 @@
+"""Labs: many emulated routers in one process, one asyncio loop, plus fault injection and an RPC.
+
+Python API for tests::
+
+    with Lab.from_topology("topology.yml", base_port=0, state_dir=tmp_path) as lab:
+        port = lab.ports["hub"]["api"]
+        lab.fault_drop_after("hub", 3)          # the 3rd command sentence is run, then the line drops
+        lab.reboot("hub")                       # connections dropped, router restored from its snapshot
+
+``base_port=0`` lets the OS pick free ports (what parallel test runs want); otherwise router i gets
+``base_port + i`` and api-ssl ``api_port + 1000`` unless the topology names ports.
+
+Persistence: every successful write calls ``router.on_change``; the lab saves ``router.snapshot()``
+to ``<state_dir>/routers/<name>.json`` after ``save_delay`` seconds of quiet (debounced), and on stop.
+A lab started again on the same state dir restores each router from its file.
+
+Control RPC (what ``roslab`` the CLI uses): JSON lines over a unix socket. The running lab writes
+``<state_dir>/lab.json`` (pid, socket path, routers); :class:`ControlClient` reads it.
+Request ``{"op": "...", "args": {...}}``; reply ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error": "..."}``. Ops: see ``Lab.RPC_OPS``.
+"""
+
+import asyncio
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+from roslab import protocol, tls
+
+LOG = logging.getLogger("roslab.control")
+
+DEFAULT_VERSION = "7.22.2"
+TLS_PORT_OFFSET = 1000
+LAB_FILE = "lab.json"
+INVENTORY_FILE = "inventory.yml"
+SOCKET_NAME = "control.sock"
+# sun_path is 108 bytes on Linux; longer state dirs get their socket under the temp dir
+MAX_SOCKET_PATH = 100
+
+
+def _default_router_factory():
+    from roslab.menus import build_router  # late import: control sits above menus
+    return build_router
+
+
+def load_topology(topology):
+    """A topology dict from a dict, a YAML/JSON file path, or YAML text."""
+    if isinstance(topology, dict):
+        return topology
+    import yaml
+    text = str(topology)
+    if os.path.exists(text):
+        with open(text, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    else:
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not isinstance(data.get("routers"), dict):
+        raise ValueError("a topology needs a 'routers' mapping")
+    return data
+
+
+class RouterSpec:
+    """How to build one router and where it listens."""
+
+    def __init__(self, name, version=DEFAULT_VERSION, api_port=0, api_ssl_port=None, build=None):
+        self.name = name
+        self.version = str(version)
+        self.api_port = int(api_port)
+        if api_ssl_port is None:
+            api_ssl_port = self.api_port + TLS_PORT_OFFSET if self.api_port else 0
+        self.api_ssl_port = int(api_ssl_port)
+        self.build = dict(build or {})
+
+
+def specs_from_topology(topology, base_port=0):
+    specs = []
+    for index, (name, entry) in enumerate(topology["routers"].items()):
+        entry = dict(entry or {})
+        version = entry.pop("version", DEFAULT_VERSION)
+        api_port = entry.pop("api_port", None)
+        if api_port is None:
+            api_port = base_port + index if base_port else 0
+        api_ssl_port = entry.pop("api_ssl_port", None)
+        specs.append(RouterSpec(name, version, api_port, api_ssl_port, build=entry))
+    ports = [p for s in specs for p in (s.api_port, s.api_ssl_port) if p]
+    if len(ports) != len(set(ports)):
+        raise ValueError("topology assigns the same port twice")
+    return specs
+
+
+def router_names(count):
+    return ["r%d" % i for i in range(1, count + 1)]
+
+
+class Lab:
+    """Routers in one process: one asyncio loop in a background thread, one listener per port."""
+
+    RPC_OPS = ("ping", "status", "stop", "fault_drop", "fault_delay", "fault_clear",
+               "router_down", "router_up", "reboot", "reset")
+
+    def __init__(self, specs, links=(), state_dir=None, host="127.0.0.1", router_factory=None,
+                 api_ssl=True, save_delay=0.2, topology=None):
+        self.specs = {spec.name: spec for spec in specs}
+        if len(self.specs) != len(specs):
+            raise ValueError("router names must be unique")
+        self.links = [list(link) for link in links]
+        self.topology = topology
+        self.host = host
+        self.router_factory = router_factory
+        self.api_ssl = api_ssl
+        self.save_delay = save_delay
+        self._own_state_dir = state_dir is None
+        self.state_dir = os.path.abspath(str(state_dir)) if state_dir else None
+        self.services = {}
+        self._loop = None
+        self._thread = None
+        self._dirty = set()
+        self._save_timer = None
+        self._control_server = None
+        self.control_socket = None
+        self.stop_requested = threading.Event()
+        self.started = False
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_topology(cls, topology, base_port=0, state_dir=None, **kwargs):
+        data = load_topology(topology)
+        return cls(specs_from_topology(data, base_port), links=data.get("links") or (),
+                   state_dir=state_dir, topology=data, **kwargs)
+
+    @classmethod
+    def with_routers(cls, count, base_port=0, state_dir=None, version=DEFAULT_VERSION, **kwargs):
+        topology = {"routers": {name: {"version": version} for name in router_names(count)}}
+        return cls.from_topology(topology, base_port=base_port, state_dir=state_dir, **kwargs)
+
+    # -- accessors -------------------------------------------------------------------------------
+
+    def router(self, name):
+        return self.services[name].router
+
+    @property
+    def routers(self):
+        return {name: service.router for name, service in self.services.items()}
+
+    @property
+    def ports(self):
+        return {name: {"api": s.api_port, "api_ssl": s.tls_port if self.api_ssl else None}
+                for name, s in self.services.items()}
+
+    @property
+    def tls_dir(self):
+        return os.path.join(self.state_dir, "tls")
+
+    def client_ssl_context(self, verify=True):
+        """An SSL context for api-ssl clients that trusts this lab's certificate."""
+        return tls.client_context(self.tls_dir, verify=verify)
+
+    def snapshot_path(self, name):
+        return os.path.join(self.state_dir, "routers", name + ".json")
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self, control=False, timeout=120):
+        """Start the loop thread, every router and listener; return once every port listens."""
+        if self.started:
+            return self
+        if self.state_dir is None:
+            self.state_dir = tempfile.mkdtemp(prefix="roslab-")
+        os.makedirs(os.path.join(self.state_dir, "routers"), exist_ok=True)
+        self.stop_requested.clear()
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+            self._loop.call_soon(ready.set)
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="roslab-loop", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        try:
+            self._submit(self._astart(control), timeout)
+        except BaseException:
+            self._shutdown_loop()
+            raise
+        self.started = True
+        return self
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        try:
+            self._submit(self._astop(), 60)
+        finally:
+            self._shutdown_loop()
+            if self._own_state_dir and self.state_dir:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def wait(self, timeout=None):
+        """Block until an RPC ``stop`` arrives (the daemon's main thread waits here)."""
+        return self.stop_requested.wait(timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _shutdown_loop(self):
+        loop, thread = self._loop, self._thread
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+        self._loop = self._thread = None
+
+    def _submit(self, coro, timeout=60):
+        """Run a coroutine on the lab loop from any other thread and wait for its result."""
+        if self._loop is None:
+            raise RuntimeError("the lab is not running")
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("blocking lab call from the lab loop itself")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _astart(self, control):
+        factory = self.router_factory or _default_router_factory()
+        accepted = _accepted_kwargs(factory)
+        ssl_context = tls.server_context(self.tls_dir) if self.api_ssl else None
+        for spec in self.specs.values():
+            kwargs = {k: v for k, v in spec.build.items() if accepted is None or k in accepted}
+            router = factory(name=spec.name, version=spec.version, **kwargs)
+            snapshot = self._load_snapshot(spec.name)
+            if snapshot is not None:
+                router.restore(snapshot)
+            router.on_change(self._changed)
+            self.services[spec.name] = protocol.RouterService(
+                router, host=self.host, api_port=spec.api_port,
+                tls_port=spec.api_ssl_port if self.api_ssl else None, ssl_context=ssl_context)
+        try:
+            for service in self.services.values():
+                await service.start()
+            if control:
+                await self._start_control()
+        except BaseException:
+            for service in self.services.values():
+                await service.stop()
+            raise
+        self._write_lab_files()
+
+    async def _astop(self):
+        if self._control_server is not None:
+            self._control_server.close()
+            self._control_server = None
+        for service in self.services.values():
+            await service.stop()
+        self._flush()
+        for path in (os.path.join(self.state_dir, LAB_FILE), self.control_socket):
+            if path and os.path.exists(path):
+                os.unlink(path)
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def _load_snapshot(self, name):
+        path = self.snapshot_path(name)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def _changed(self, router, menu_path=None):
+        """``router.on_change`` callback: schedule a debounced save on the lab loop."""
+        if self._loop is None:
+            return
+        if threading.current_thread() is self._thread:
+            self._mark_dirty(router.name)
+        else:
+            self._loop.call_soon_threadsafe(self._mark_dirty, router.name)
+
+    def _mark_dirty(self, name):
+        self._dirty.add(name)
+        if self._save_timer is None:
+            self._save_timer = self._loop.call_later(self.save_delay, self._flush)
+
+    def _flush(self):
+        if self._save_timer is not None:
+            self._save_timer.cancel()
+            self._save_timer = None
+        dirty, self._dirty = self._dirty, set()
+        for name in sorted(dirty):
+            if name in self.services:
+                self._save(name)
+
+    def _save(self, name):
+        path = self.snapshot_path(name)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.services[name].router.snapshot(), handle, sort_keys=True)
+        os.replace(tmp, path)
+
+    def save_now(self):
+        """Write every pending snapshot now (tests that inspect the state dir)."""
+        return self._call(self._flush)
+
+    # -- lab files ---------------------------------------------------------------------------------
+
+    def _write_lab_files(self):
+        routers = self.status_rows()
+        info = {"pid": os.getpid(), "socket": self.control_socket, "host": self.host,
+                "state_dir": self.state_dir, "routers": routers}
+        _write_atomic(os.path.join(self.state_dir, LAB_FILE), json.dumps(info, indent=1))
+        _write_atomic(os.path.join(self.state_dir, INVENTORY_FILE), self.inventory_yaml())
+
+    def inventory_yaml(self):
+        """Ansible inventory: one host per router (group ``roslab``)."""
+        import yaml
+        hosts = {}
+        for name, service in self.services.items():
+            host = {"ansible_host": self.host, "routeros_api_port": service.api_port,
+                    "routeros_version": service.router.version}
+            if self.api_ssl:
+                host["routeros_api_tls_port"] = service.tls_port
+            hosts[name] = host
+        return yaml.safe_dump({"all": {"children": {"roslab": {"hosts": hosts}}}},
+                              sort_keys=False)
+
+    # -- running-lab operations (thread-safe, from tests or the RPC) ------------------------------
+
+    def _call(self, fn, *args):
+        """Run a plain function on the lab loop (or directly when the lab is not running)."""
+        if self._loop is None or threading.current_thread() is self._thread:
+            return fn(*args)
+
+        async def wrapper():
+            return fn(*args)
+        return self._submit(wrapper())
+
+    def _service(self, name):
+        try:
+            return self.services[name]
+        except KeyError:
+            raise KeyError("no router named %r in this lab" % name) from None
+
+    def fault_drop_after(self, name, n, when="after"):
+        """The n-th command sentence from now (``/login`` counts) is executed ("after") or not
+        ("before"); then the connection closes without a reply. Fires once."""
+        if when not in ("after", "before"):
+            raise ValueError("when must be 'after' or 'before'")
+        if int(n) < 1:
+            raise ValueError("n must be >= 1")
+        faults = self._service(name).faults
+
+        def apply():
+            faults.drop_at, faults.drop_when, faults.seen = int(n), when, 0
+        self._call(apply)
+
+    def fault_delay(self, name, seconds):
+        """Every command to this router waits ``seconds`` before it runs (0 clears)."""
+        faults = self._service(name).faults
+        self._call(setattr, faults, "delay", max(0.0, float(seconds)))
+
+    def clear_faults(self, name):
+        self._call(self._service(name).faults.clear)
+
+    def router_down(self, name):
+        """Listeners closed (connections refused) and every connection dropped."""
+        self._submit(self._service(name).stop())
+
+    def router_up(self, name):
+        self._submit(self._service(name).start())
+
+    async def _areboot(self, name, down_for=0.0):
+        service = self._service(name)
+        listening = service.listening
+        if down_for > 0 and listening:
+            await service.stop()
+        service.drop_connections()
+        # the saved configuration is the current one once pending writes are flushed
+        self._dirty.discard(name)
+        self._save(name)
+        service.router.restore(self._load_snapshot(name))
+        if down_for > 0 and listening:
+            await asyncio.sleep(down_for)
+            await service.start()
+
+    def reboot(self, name, down_for=0.0):
+        """Drop connections, restore the router from its saved snapshot (runtime state is lost);
+        with ``down_for`` the ports refuse connections that long."""
+        self._submit(self._areboot(name, float(down_for)), timeout=60 + float(down_for))
+
+    def reset(self, name):
+        """Factory defaults (``router.reset()``), saved; connections dropped."""
+        service = self._service(name)
+
+        def apply():
+            service.drop_connections()
+            service.router.reset()
+            self._dirty.discard(name)
+            self._save(name)
+        self._call(apply)
+
+    def status_rows(self):
+        rows = []
+        for name, service in self.services.items():
+            faults = service.faults
+            rows.append({
+                "router": name, "version": service.router.version,
+                "api_port": service.api_port,
+                "api_ssl_port": service.tls_port if self.api_ssl else None,
+                "up": service.listening, "connections": len(service.sessions),
+                "commands": service.commands,
+                "faults": {"drop_at": faults.drop_at, "drop_when": faults.drop_when,
+                           "delay": faults.delay},
+            })
+        return rows
+
+    def status(self):
+        return self._call(self.status_rows)
+
+    # -- control RPC ------------------------------------------------------------------------------
+
+    def _socket_path(self):
+        path = os.path.join(self.state_dir, SOCKET_NAME)
+        if len(path) > MAX_SOCKET_PATH:
+            digest = hashlib.sha1(self.state_dir.encode()).hexdigest()[:12]
+            path = os.path.join(tempfile.gettempdir(), "roslab-%s.sock" % digest)
+        return path
+
+    async def _start_control(self):
+        path = self._socket_path()
+        if os.path.exists(path):
+            if _socket_alive(path):
+                raise RuntimeError("another lab already serves %s" % path)
+            os.unlink(path)
+        self._control_server = await asyncio.start_unix_server(self._serve_client, path)
+        os.chmod(path, 0o600)
+        self.control_socket = path
+
+    async def _serve_client(self, reader, writer):
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    request = json.loads(line)
+                    result = await self._dispatch(request.get("op"), request.get("args") or {})
+                    reply = {"ok": True, "result": result}
+                except Exception as exc:  # the client gets the reason; the lab keeps running
+                    reply = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+                writer.write((json.dumps(reply) + "\n").encode())
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _dispatch(self, op, args):
+        if op not in self.RPC_OPS:
+            raise ValueError("unknown op %r" % (op,))
+        if op == "ping":
+            return "pong"
+        if op == "status":
+            return self.status_rows()
+        if op == "stop":
+            self.stop_requested.set()
+            return "stopping"
+        name = args.get("router")
+        if op == "fault_drop":
+            self.fault_drop_after(name, args["n"], "before" if args.get("before") else "after")
+        elif op == "fault_delay":
+            self.fault_delay(name, args["seconds"])
+        elif op == "fault_clear":
+            self.clear_faults(name)
+        elif op == "router_down":
+            await self._service(name).stop()
+        elif op == "router_up":
+            await self._service(name).start()
+        elif op == "reboot":
+            await self._areboot(name, float(args.get("down_for", 0)))
+        elif op == "reset":
+            self.reset(name)
+        return [row for row in self.status_rows() if row["router"] == name]
+
+
+class ControlClient:
+    """Talks to a running lab's control socket (``roslab`` CLI, tests)."""
+
+    def __init__(self, state_dir=".lab", timeout=60):
+        self.state_dir = os.path.abspath(str(state_dir))
+        self.timeout = timeout
+
+    def lab_info(self):
+        path = os.path.join(self.state_dir, LAB_FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def socket_path(self):
+        info = self.lab_info()
+        if info and info.get("socket"):
+            return info["socket"]
+        return os.path.join(self.state_dir, SOCKET_NAME)
+
+    def call(self, op, **args):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path())
+            sock.sendall((json.dumps({"op": op, "args": args}) + "\n").encode())
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("lab closed the control connection")
+                data += chunk
+        reply = json.loads(data)
+        if not reply.get("ok"):
+            raise LabError(reply.get("error", "unknown error"))
+        return reply["result"]
+
+    def alive(self):
+        try:
+            return self.call("ping") == "pong"
+        except (OSError, ConnectionError, ValueError, LabError):
+            return False
+
+
+class LabError(Exception):
+    """The lab refused a control request."""
+
+
+def _socket_alive(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        try:
+            sock.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def _accepted_kwargs(factory):
+    """Keyword names a router factory takes (None: it takes **kwargs, pass everything)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def _write_atomic(path, text):
+    tmp = "%s.tmp%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02):
+    """Poll ``predicate`` until true or timeout; returns its last value (test helper)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
