@@ -8,7 +8,7 @@ class FakeSession(object):
         self.menus = copy.deepcopy(menus)
         self.writes = 0
         self.log = []
-        self._next = 100
+        self._next = 0x1000  # above every id the tests build by hand
 
     def read(self, path):
         return copy.deepcopy(self.menus.setdefault(path, []))
