@@ -49,9 +49,12 @@ lint: setup  ## ansible-lint, production profile
 
 sanity: setup  ## ansible-test sanity on a copy of the collection (empty ignore files)
 	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
-	git ls-files -co --exclude-standard | grep -v '^\.collections' | tar -cf - -T - | tar -xf - -C $(SANITY_ROOT)
-	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --venv --requirements \
-	  --exclude tests/roslab/ --exclude tools/ --exclude benchmarks/
+	# the lab, tools and benchmarks are Python 3.11 test tooling, not collection content
+	git ls-files -co --exclude-standard | grep -Ev '^(\.collections|tests/roslab|tools|benchmarks)/' \
+	  | tar -cf - -T - | tar -xf - -C $(SANITY_ROOT)
+	# ansible-test lists files with git; the copy gets a repository of its own
+	cd $(SANITY_ROOT) && git init -q && git add -A
+	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --venv --requirements
 
 unit: setup  ## pytest: collection unit tests and the lab's own tests
 	$(BIN)/python -m pytest -q -n 2
