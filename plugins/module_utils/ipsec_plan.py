@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Derivation: validated tunnels -> the desired RouterOS objects of one host (the plan).
+
+A plan is ``{section: [item, ...]}`` with the sections of menus.MENUS_BY_SECTION for the IPsec
+menus. Items are dicts of RouterOS argument names with ``_`` for ``-`` and RouterOS print-form string
+values (booleans ``true``/``false``, compact durations). Both ends of a tunnel are derived from the
+same Tunnel object, so they cannot disagree; ``check_consistency`` proves it on the output.
+
+Keys (ownership tags, see menus.py): profiles ``ipsecfleet-<suite>-<hash>`` (by name), proposals
+``proposal/<suite>-<hash>``, peers ``peer/<tunnel>``, identities ``identity/<tunnel>``, policies
+``policy/<tunnel>/<hash of the selector>`` — a policy's key depends only on its own selector, so
+adding a prefix never renames the others.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
+
+SECTIONS = ("profiles", "policy_groups", "proposals", "peers", "identities", "policies")
+# IPsec sections a plan fills, in apply order (menus.APPLY_ORDER)
+PLAN_SECTIONS = tuple(menus.MENUS[p].section for p in menus.APPLY_ORDER if menus.MENUS[p].section in SECTIONS)
+
+NAME_PREFIX = menus.OWNER_NAME_PREFIX
+
+
+def _bool(value):
+    return "true" if value else "false"
+
+
+def _digest(*parts):
+    return hashlib.sha1("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def _content_name(label, content):
+    """A name that changes exactly when the content does (identical content is shared)."""
+    text = "\0".join("%s=%s" % kv for kv in sorted(content.items()))
+    return "%s%s-%s" % (NAME_PREFIX, intent_model.generated_name(label)[:30], _digest(text)[:6])
+
+
+def _suite_label(tunnel):
+    return tunnel.suite.name if tunnel.suite.preset else "custom"
+
+
+def _profile(tunnel):
+    s = tunnel.suite.profile
+    content = {
+        "enc_algorithm": ",".join(s["enc_algorithm"]),
+        "hash_algorithm": s["hash_algorithm"],
+        "prf_algorithm": s["prf_algorithm"],
+        "dh_group": ",".join(s["dh_group"]),
+        "lifetime": intent_model.format_duration(tunnel.phase1_lifetime),
+        "nat_traversal": _bool(tunnel.nat_traversal),
+        "dpd_interval": ("disable-dpd" if tunnel.dpd_interval is None
+                         else intent_model.format_duration(tunnel.dpd_interval)),
+        "dpd_maximum_failures": str(tunnel.dpd_failures),
+    }
+    if tunnel.ppk_secret is not None:
+        content["ppk"] = "psk"
+    item = {"name": _content_name(_suite_label(tunnel), content)}
+    item.update(content)
+    return item
+
+
+def _proposal(tunnel):
+    s = tunnel.suite.proposal
+    content = {
+        "enc_algorithms": ",".join(s["enc_algorithms"]),
+        "auth_algorithms": ",".join(s["auth_algorithms"]),
+        "pfs_group": s["pfs_group"],
+        "lifetime": intent_model.format_duration(tunnel.phase2_lifetime),
+    }
+    name = _content_name(_suite_label(tunnel), content)
+    item = {"name": name}
+    item.update(content)
+    item["comment"] = menus.owner_comment("proposal/" + name[len(NAME_PREFIX):], "suite " + tunnel.suite.name)
+    return item
+
+
+def _host_prefix(address):
+    return str(ipaddress.ip_network(address))
+
+
+def peer_name(tunnel):
+    return NAME_PREFIX + tunnel.name
+
+
+def _comment_text(tunnel, remote):
+    text = "tunnel %s to %s" % (tunnel.name, remote.host)
+    if tunnel.description:
+        text += ": " + tunnel.description
+    return text
+
+
+def policy_key(tunnel, src, dst):
+    return "policy/%s/%s" % (tunnel.name, _digest(str(src), str(dst))[:8])
+
+
+def tunnel_items(tunnel, host):
+    """The items one tunnel contributes to ``host``'s plan: a dict section -> list."""
+    local, remote = tunnel.side(host)
+    profile = _profile(tunnel)
+    proposal = _proposal(tunnel)
+    text = _comment_text(tunnel, remote)
+    peer = {
+        "name": peer_name(tunnel),
+        "address": _host_prefix(remote.address),
+        "passive": _bool(local.passive),
+        "profile": profile["name"],
+        "exchange_mode": tunnel.exchange_mode,
+        "comment": menus.owner_comment("peer/" + tunnel.name, text),
+    }
+    if local.local_address is not None:
+        peer["local_address"] = str(local.local_address)
+    if tunnel.ppk_secret is not None:
+        peer["ppk_secret"] = tunnel.ppk_secret
+    identity = {
+        "peer": peer["name"],
+        "auth_method": "pre-shared-key",
+        "secret": tunnel.psk,
+        "comment": menus.owner_comment("identity/" + tunnel.name, text),
+    }
+    policies = []
+    for src, dst in tunnel.selectors(host):
+        policies.append({
+            "peer": peer["name"],
+            "tunnel": "true",
+            "src_address": str(src),
+            "dst_address": str(dst),
+            "action": "encrypt",
+            "proposal": proposal["name"],
+            "level": tunnel.policy_level,
+            "comment": menus.owner_comment(policy_key(tunnel, src, dst), "%s: %s -> %s" % (text, src, dst)),
+        })
+    return {"profiles": [profile], "proposals": [proposal], "peers": [peer], "identities": [identity],
+            "policies": policies}
+
+
+def build_plan(host, tunnels):
+    """The plan of ``host`` from its validated tunnels (any order; the output order is stable)."""
+    plan = dict((section, []) for section in PLAN_SECTIONS)
+    shared = {"profiles": {}, "proposals": {}}
+    for tunnel in sorted(tunnels, key=lambda t: t.name):
+        items = tunnel_items(tunnel, host)
+        for section in ("profiles", "proposals"):
+            for item in items[section]:
+                shared[section].setdefault(item["name"], item)
+        for section in ("peers", "identities", "policies"):
+            plan[section].extend(items[section])
+    for section in ("profiles", "proposals"):
+        plan[section] = [shared[section][name] for name in sorted(shared[section])]
+    return plan
+
+
+def plan_host(host, tunnels, hostvars, topologies=None, groups=None, index=None):
+    """Validate the tunnels that end on ``host`` and return its plan (raises IntentError)."""
+    if index is None:
+        index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups)
+    if not intent_model._host_exists(hostvars, host):
+        raise intent_model.IntentError("host '%s': not in the inventory" % host)
+    return build_plan(host, index.tunnels_of(host))
+
+
+def plan_fleet(tunnels, hostvars, topologies=None, groups=None):
+    """Validate the whole fleet and plan every host that ends a tunnel: {host: plan}."""
+    index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups)
+    validated, per_host = index.validate_all()
+    plans = dict((host, build_plan(host, per_host[host])) for host in sorted(per_host))
+    check_consistency(validated, plans)
+    return plans
+
+
+def summary(tunnels, plans):
+    """What a fleet plan contains, without secrets (ipsec_validate's result)."""
+    return {
+        "tunnels": [{"name": t.name, "a": t.a.host, "b": t.b.host, "suite": t.suite.name,
+                     "ike_version": t.ike_version, "origin": t.origin,
+                     "selectors": len(t.selectors(t.a.host))} for t in tunnels],
+        "hosts": dict((host, dict((section, len(plan[section])) for section in PLAN_SECTIONS))
+                      for host, plan in plans.items()),
+    }
+
+
+# --- cross-host consistency ------------------------------------------------------------------------
+
+def _by_comment_key(items):
+    out = {}
+    for item in items:
+        key = menus.owner_key(menus.MENUS_BY_SECTION["peers"], item)
+        out[key] = item
+    return out
+
+
+def _strip(item, *names):
+    return dict((k, v) for k, v in item.items() if k not in names)
+
+
+def check_consistency(tunnels, plans):
+    """Prove that both ends of every tunnel agree in the planned objects; raise IntentError if not."""
+    errors = []
+    indexed = {}
+    for host, plan in plans.items():
+        indexed[host] = dict((section, _by_comment_key(plan.get(section, ())))
+                             for section in ("peers", "identities", "policies", "proposals"))
+        indexed[host]["profiles"] = dict((p["name"], p) for p in plan.get("profiles", ()))
+        indexed[host]["proposal_names"] = dict((p["name"], p) for p in plan.get("proposals", ()))
+    for t in tunnels:
+        scope = intent_model.tunnel_scope(t.name, t.origin)
+        try:
+            ends = []
+            for host in (t.a.host, t.b.host):
+                idx = indexed[host]
+                peer = idx["peers"]["peer/" + t.name]
+                identity = idx["identities"]["identity/" + t.name]
+                profile = idx["profiles"][peer["profile"]]
+                pols = [p for k, p in idx["policies"].items() if k.startswith("policy/%s/" % t.name)]
+                proposals = set(p["proposal"] for p in pols)
+                ends.append((host, peer, identity, profile, pols, [idx["proposal_names"][n] for n in proposals]))
+        except KeyError as exc:
+            errors.append("%s: missing planned item %s" % (scope, exc))
+            continue
+        (ha, pa, ia, fa, pols_a, props_a), (hb, pb, ib, fb, pols_b, props_b) = ends
+        if pa["address"] != _host_prefix(t.b.address) or pb["address"] != _host_prefix(t.a.address):
+            errors.append("%s: peers do not point at each other (%s on %s, %s on %s)"
+                          % (scope, pa["address"], ha, pb["address"], hb))
+        if _strip(fa, "name") != _strip(fb, "name"):
+            errors.append("%s: phase-1 profiles differ between %s and %s" % (scope, ha, hb))
+        if [_strip(p, "name", "comment") for p in props_a] != [_strip(p, "name", "comment") for p in props_b] \
+                or len(props_a) != 1:
+            errors.append("%s: phase-2 proposals differ between %s and %s" % (scope, ha, hb))
+        if ia["secret"] != ib["secret"] or pa.get("ppk_secret") != pb.get("ppk_secret"):
+            errors.append("%s: secrets differ between %s and %s" % (scope, ha, hb))
+        if pa["exchange_mode"] != pb["exchange_mode"]:
+            errors.append("%s: exchange modes differ between %s and %s" % (scope, ha, hb))
+        if pa["passive"] == "true" and pb["passive"] == "true":
+            errors.append("%s: both ends passive" % scope)
+        sel_a = sorted((p["src_address"], p["dst_address"]) for p in pols_a)
+        sel_b = sorted((p["dst_address"], p["src_address"]) for p in pols_b)
+        if not sel_a or sel_a != sel_b:
+            errors.append("%s: policies of %s and %s are not mirrored" % (scope, ha, hb))
+    if errors:
+        raise intent_model.IntentError("; ".join(errors), errors)
