@@ -58,7 +58,7 @@ MENUS = dict((m.path, m) for m in (
     Menu("/ip/ipsec/profile", "profiles", "name",
          fields=("name", "hash-algorithm", "prf-algorithm", "enc-algorithm", "dh-group", "lifetime",
                  "lifebytes", "proposal-check", "nat-traversal", "dpd-interval",
-                 "dpd-maximum-failures"),
+                 "dpd-maximum-failures", "ppk"),  # ppk: RouterOS 7.21+
          readonly=("default",)),
     Menu("/ip/ipsec/policy/group", "policy_groups", "name", fields=("name",), readonly=("default",)),
     Menu("/ip/ipsec/proposal", "proposals", "comment",
@@ -67,7 +67,8 @@ MENUS = dict((m.path, m) for m in (
          readonly=("default",)),
     Menu("/ip/ipsec/peer", "peers", "comment",
          fields=("name", "address", "local-address", "passive", "port", "profile", "exchange-mode",
-                 "send-initial-contact", "disabled", "comment"),
+                 "send-initial-contact", "disabled", "comment", "ppk-secret"),  # ppk-secret: 7.21+
+         secrets=("ppk-secret",),
          references=(("profile", "/ip/ipsec/profile"),),
          readonly=("dynamic", "responder", "current-address")),
     Menu("/ip/ipsec/identity", "identities", "comment",
