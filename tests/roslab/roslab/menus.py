@@ -1,0 +1,456 @@
+"""Per-menu behaviour and the ``Router`` that ``protocol`` and the fabric talk to.
+
+Built-in items (spec §7): the default IPsec profile (2m/5), proposal, policy group, template policy,
+mode-config ``request-only``, IPsec settings, the dynamic fasttrack counter rule at the top of the
+filter table, user ``admin`` with an empty password, ``/ip/service`` api/api-ssl …
+GRE/IPIP/EoIP with ``ipsec-secret`` own a dynamic peer, identity and transport policy (spec §4).
+``/interface`` is a view over the interface type menus. ``/export`` renders the configuration as a
+RouterOS ``.rsc`` script.
+"""
+
+import copy
+import ipaddress
+
+from roslab import schema
+from roslab.errors import RosFatal, RosTrap
+from roslab.schema import trap
+from roslab.store import Item, Result, Store
+
+IPSEC = "/ip/ipsec/"
+FILTER = "/ip/firewall/filter"
+TUNNEL_MENUS = ("/interface/gre", "/interface/ipip", "/interface/eoip")
+# /interface lists these menus' items, with their RouterOS `type`
+INTERFACE_MENUS = (
+    ("/interface/ethernet", "ether"),
+    ("/interface/gre", "gre-tunnel"),
+    ("/interface/ipip", "ipip-tunnel"),
+    ("/interface/eoip", "eoip-tunnel"),
+    ("/interface/vrrp", "vrrp"),
+)
+# the IP protocol a tunnel's dynamic transport policy protects (EoIP rides on GRE)
+TUNNEL_PROTOCOL = {"/interface/gre": "gre", "/interface/ipip": "ipencap", "/interface/eoip": "gre"}
+# spec §1: a menu the emulator knows RouterOS has, that the lab does not implement
+NOT_EMULATED = "roslab: %s is not emulated"
+
+# /ip/service defaults (MikroTik manual, IP services)
+SERVICES = (("telnet", "23"), ("ftp", "21"), ("www", "80"), ("ssh", "22"), ("www-ssl", "443"),
+            ("api", "8728"), ("winbox", "8291"), ("api-ssl", "8729"))
+# /system/resource of a CHR (board-name and architecture as CHRs report them)
+RESOURCE = {"uptime": "0s", "free-memory": "872415232", "total-memory": "1073741824", "cpu": "QEMU",
+            "cpu-count": "2", "cpu-frequency": "2400", "cpu-load": "1", "free-hdd-space": "80000000",
+            "total-hdd-space": "94371840", "architecture-name": "x86_64", "board-name": "CHR",
+            "platform": "MikroTik"}
+STATISTICS_FIELDS = (
+    "in-errors", "in-buffer-errors", "in-header-errors", "in-no-states", "in-state-protocol-errors",
+    "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired", "in-state-mismatches",
+    "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked",
+    "in-policy-errors", "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states",
+    "out-state-protocol-errors", "out-state-mode-errors", "out-state-sequence-errors",
+    "out-state-expired", "out-policy-blocked", "out-policy-dead", "out-policy-errors",
+)
+# properties /export leaves out unless `show-sensitive` (RouterOS 7 exports hide them by default)
+SENSITIVE = ("secret", "password", "ipsec-secret", "ppk-secret")
+# export section order (dependencies first, as RouterOS exports)
+EXPORT_ORDER = (
+    "/interface/ethernet", "/interface/eoip", "/interface/gre", "/interface/ipip", "/interface/vrrp",
+    "/interface/list", "/ip/pool", "/ip/ipsec/mode-config", "/ip/ipsec/policy/group", "/ip/ipsec/profile",
+    "/ip/ipsec/peer", "/ip/ipsec/proposal", "/interface/list/member", "/ip/address",
+    "/ip/firewall/address-list", "/ip/firewall/filter", "/ip/firewall/mangle", "/ip/firewall/nat",
+    "/ip/firewall/raw", "/ip/ipsec/identity", "/ip/ipsec/policy", "/ip/ipsec/settings", "/ip/route",
+    "/ip/service", "/system/identity", "/system/scheduler", "/system/script", "/tool/netwatch",
+)
+FASTTRACK_COMMENT = "special dummy rule to show fasttrack counters"
+
+
+class Router(Store):
+    """One emulated RouterOS router (see tests/roslab/README.md for the contract)."""
+
+    def __init__(self, name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None):
+        Store.__init__(self, version)
+        self.name = name
+        self.clock = 0.0
+        self._hardware = [dict(i) for i in interfaces]
+        self._addresses = [dict(a) for a in addresses]
+        self._identity = identity or name
+        self._install_factory()
+        for address in self._addresses:
+            self.execute("/ip/address/add", address, [])
+
+    # -- factory state --------------------------------------------------------------------------
+    def _builtin(self, path, props, builtin=True):
+        sch = self.schema(path)
+        if sch is None:
+            return None
+        full = {}
+        if sch.key and sch.key in props:
+            full[sch.key] = props[sch.key]
+        for name, value in sch.defaults.items():
+            full.setdefault(name, value)
+        full.update(props)
+        for name, value in sch.readonly.items():
+            full.setdefault(name, value)
+        item = Item(self.new_id(), full, builtin=builtin)
+        self.table(path).items.append(item)
+        return item
+
+    def _install_factory(self):
+        self.tables = {}
+        self.next_id = 1
+        for hw in self._hardware:
+            props = {"name": hw["name"], "default-name": hw.get("default-name", hw["name"])}
+            props.update(dict((k, v) for k, v in hw.items() if k not in ("name", "default-name")))
+            self._builtin("/interface/ethernet", props, builtin=False)
+        for name in ("all", "dynamic", "none", "static"):
+            self._builtin("/interface/list", {"name": name, "builtin": "true"})
+        # spec §2 / §7: the default profile as every real v7 export shows it
+        self._builtin(IPSEC + "profile", {"name": "default", "dpd-interval": "2m", "dpd-maximum-failures": "5",
+                                          "default": "true"})
+        self._builtin(IPSEC + "proposal", {"name": "default", "default": "true"})
+        self._builtin(IPSEC + "policy/group", {"name": "default", "default": "true"})
+        self._builtin(IPSEC + "policy", {"group": "default", "src-address": "::/0", "dst-address": "::/0",
+                                         "protocol": "all", "proposal": "default", "template": "true",
+                                         "default": "true"})
+        self._builtin(IPSEC + "mode-config", {"name": "request-only", "responder": "false",
+                                              "use-responder-dns": "exclusively"})
+        self._builtin(IPSEC + "settings", {})
+        self._builtin(IPSEC + "statistics", dict((f, "0") for f in STATISTICS_FIELDS))
+        # spec §3: the dynamic counter rule, top of the filter table
+        self._builtin(FILTER, {"chain": "forward", "action": "passthrough", "comment": FASTTRACK_COMMENT,
+                               "dynamic": "true"})
+        self._builtin("/user", {"name": "admin", "group": "full", "password": ""}, builtin=False)
+        for name, port in SERVICES:
+            self._builtin("/ip/service", {"name": name, "port": port, "disabled": "false", "address": ""})
+        self._builtin("/system/identity", {"name": self._identity})
+        self._builtin("/system/clock", {"time": "00:00:00", "date": "2026-01-01"})
+        resource = dict(RESOURCE)
+        resource["version"] = schema.version_string(self.version)
+        self._builtin("/system/resource", resource)
+
+    # -- API entry point --------------------------------------------------------------------------
+    def login(self, user, password):
+        for item in self.table("/user").items:
+            if item.props.get("name") == user and item.props.get("disabled") != "true":
+                return item.props.get("password", "") == password
+        return False
+
+    def execute(self, command, attributes, queries):
+        attributes = dict(attributes or {})
+        queries = list(queries or [])
+        if command == "/quit":
+            raise RosFatal("session terminated on request")
+        if not command.startswith("/") or command.endswith("/"):
+            raise trap("no_such_command_prefix")
+        path, _, verb = command.rpartition("/")
+        if path == "" and verb == "export":
+            return self._export(attributes)
+        if path == IPSEC.rstrip("/") and verb == "export":
+            return self._export(attributes, prefix=IPSEC)
+        if self.schema(path) is None or path not in schema.MENU_TABLES:
+            if path != "" and schema.routeros_has_path(path, self.version):
+                raise RosTrap(NOT_EMULATED % path, 0)
+            raise trap("no_such_command_prefix")
+        sch = self.schema(path)
+        if verb not in sch.commands and verb != "getall":
+            raise trap("no_such_command")
+        if verb == "export":
+            return self._export(attributes, only=path)
+        if path == "/log" and verb in ("info", "warning", "error", "debug"):
+            self.log("script," + verb, attributes.get("message", ""))
+            return Result()
+        self._refresh_runtime(path)
+        return self.execute_menu(path, verb, attributes, queries)
+
+    def _refresh_runtime(self, path):
+        if path == "/system/resource":
+            item = self.table(path).items[0]
+            item.props["uptime"] = schema.format_time(int(self.clock))
+        elif path == "/system/clock":
+            item = self.table(path).items[0]
+            seconds = int(self.clock) % 86400
+            item.props["time"] = "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+    # -- /interface: a view over the type menus --------------------------------------------------
+    def all_items(self, path):
+        if path == "/interface":
+            items = []
+            for menu, _ in INTERFACE_MENUS:
+                items.extend(self.table(menu).items)
+            return items
+        return self.table(path).items
+
+    def print_rows(self, path, sch):
+        if path != "/interface":
+            return Store.print_rows(self, path, sch)
+        rows = []
+        for menu, kind in INTERFACE_MENUS:
+            for item in self.table(menu).items:
+                row = {".id": item.id, "name": item.props.get("name"), "type": kind}
+                if item.props.get("default-name"):
+                    row["default-name"] = item.props["default-name"]
+                mtu = item.props.get("mtu", "1500")
+                row["mtu"] = item.props.get("actual-mtu", mtu) if mtu == "auto" else mtu
+                row["actual-mtu"] = row["mtu"]
+                for prop in ("comment",):
+                    if prop in item.props:
+                        row[prop] = item.props[prop]
+                row["disabled"] = item.props.get("disabled", "false")
+                row["running"] = "false" if row["disabled"] == "true" else item.props.get("running", "true")
+                row["dynamic"] = item.props.get("dynamic", "false")
+                rows.append(row)
+        return rows
+
+    # -- validation and dynamic objects ---------------------------------------------------------
+    def _hook_check_write(self, path, sch, item):
+        if item.dynamic:
+            raise trap("cannot_change_dynamic")
+
+    def _hook_check_remove(self, path, sch, item, batch):
+        if path == FILTER and item.builtin:
+            raise trap("cannot_remove_builtin")   # spec §3 (7.23.x capture)
+        if path in ("/interface/list",) and item.props.get("builtin") == "true":
+            raise trap("cannot_remove_builtin")
+        Store._hook_check_remove(self, path, sch, item, batch)
+
+    def _hook_validate(self, path, sch, candidate, existing):
+        if path == IPSEC + "peer":
+            props = candidate.props
+            if "address" in props:
+                for other in self.table(path).items:
+                    if other is existing or other.dynamic:
+                        continue
+                    if (other.props.get("address") == props["address"]
+                            and other.props.get("exchange-mode") == props.get("exchange-mode")):
+                        raise trap("duplicate_peer")
+            props["responder"] = props.get("passive", "false")
+
+    def _hook_added(self, path, sch, item):
+        self._after_write(path, item)
+
+    def _hook_updated(self, path, sch, item, old):
+        self._after_write(path, item)
+
+    def _after_write(self, path, item):
+        if path == "/ip/address" and "address" in item.props:
+            # RouterOS derives `network` from the address (shown in print, not an input here)
+            iface = ipaddress.ip_interface(item.props["address"])
+            item.props["network"] = str(iface.network.network_address)
+            item.props["actual-interface"] = item.props.get("interface", "")
+        if path in TUNNEL_MENUS:
+            self._sync_tunnel_ipsec(path, item)
+        if path == IPSEC + "policy":
+            self._mark_invalid_policies()
+
+    def _hook_removed(self, path, item):
+        if path in TUNNEL_MENUS:
+            self._drop_owned((path, item.id))
+        if path == IPSEC + "policy":
+            self._mark_invalid_policies()
+
+    def _drop_owned(self, owner):
+        for path in (IPSEC + "policy", IPSEC + "identity", IPSEC + "peer"):
+            for item in list(self.table(path).items):
+                if item.owner == owner:
+                    self.table(path).items.remove(item)
+
+    def _sync_tunnel_ipsec(self, path, tunnel):
+        """spec §4: a tunnel with ipsec-secret has a dynamic peer, identity and transport policy."""
+        owner = (path, tunnel.id)
+        self._drop_owned(owner)
+        props = tunnel.props
+        secret = props.get("ipsec-secret")
+        if not secret or props.get("disabled") == "true":
+            return
+        name = props["name"]
+        local = props.get("local-address", "0.0.0.0")
+        remote = props["remote-address"]
+        peer = {"name": name, "address": schema.normalise_prefix(remote), "profile": "default",
+                "exchange-mode": "main", "send-initial-contact": "true", "passive": "false"}
+        if local not in ("0.0.0.0", "::"):
+            peer["local-address"] = local
+        self._dynamic(IPSEC + "peer", peer, owner)
+        self._dynamic(IPSEC + "identity", {"peer": name, "auth-method": "pre-shared-key", "secret": secret},
+                      owner)
+        policy = {"peer": name, "src-address": schema.normalise_prefix(local) if local not in ("0.0.0.0", "::")
+                  else "0.0.0.0/32", "dst-address": schema.normalise_prefix(remote),
+                  "protocol": TUNNEL_PROTOCOL[path], "tunnel": "false", "action": "encrypt"}
+        self._dynamic(IPSEC + "policy", policy, owner)
+
+    def _dynamic(self, path, props, owner):
+        item = self._builtin(path, dict(props, dynamic="true"), builtin=False)
+        item.owner = owner
+        return item
+
+    def _mark_invalid_policies(self):
+        """spec §2: `invalid` flags a policy that repeats an earlier one's src/dst pair."""
+        seen = set()
+        for item in self.table(IPSEC + "policy").items:
+            p = item.props
+            if p.get("template") == "true":
+                continue
+            pair = (p.get("src-address"), p.get("dst-address"), p.get("src-port"), p.get("dst-port"),
+                    p.get("protocol"))
+            invalid = pair in seen and p.get("disabled") != "true"
+            p["invalid"] = "true" if invalid else "false"
+            if p.get("disabled") != "true":
+                seen.add(pair)
+
+    # -- runtime hooks (fabric) -----------------------------------------------------------------
+    def set_runtime_rows(self, menu_path, rows):
+        table = self.table(menu_path)
+        table.items = []
+        for row in rows:
+            row = dict((k, str(v)) for k, v in row.items())
+            item_id = row.pop(".id", None) or self.new_id()
+            table.items.append(Item(item_id, row))
+
+    def set_runtime_props(self, menu_path, item_id, props):
+        items = self.all_items(menu_path)
+        sch = self.schema(menu_path)
+        if sch is not None and sch.singleton:
+            target = items[0] if items else None
+        else:
+            target = next((i for i in items if i.id == item_id), None)
+        if target is None:
+            raise KeyError("%s has no item %s" % (menu_path, item_id))
+        for name, value in props.items():
+            if value is None:
+                target.props.pop(name, None)
+            else:
+                target.props[name] = str(value)
+
+    def log(self, topics, message):
+        seconds = int(self.clock) % 86400
+        when = "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+        item = Item(self.new_id(), {"time": when, "topics": topics, "message": message})
+        self.table("/log").items.append(item)
+
+    def items(self, menu_path):
+        sch = self.schema(menu_path)
+        if sch is None:
+            raise KeyError(menu_path)
+        self._refresh_runtime(menu_path)
+        return [dict(r) for r in Store.print_rows(self, menu_path, sch)] if menu_path != "/interface" \
+            else [dict(r) for r in self.print_rows(menu_path, sch)]
+
+    # -- persistence ----------------------------------------------------------------------------
+    def on_change(self, callback):
+        self._listeners.append(callback)
+
+    def snapshot(self):
+        data = self.snapshot_tables(skip=("/log", IPSEC + "active-peers", IPSEC + "installed-sa"))
+        data.update({"name": self.name, "version": self.version,
+                     "hardware": copy.deepcopy(self._hardware)})
+        return data
+
+    def restore(self, snapshot):
+        self.load_tables(snapshot)
+        for path in ("/log", IPSEC + "active-peers", IPSEC + "installed-sa"):
+            self.table(path).items = []
+        for item in self.table(IPSEC + "statistics").items:
+            for name in STATISTICS_FIELDS:
+                item.props[name] = "0"
+        # dynamic address-list entries (timeout) do not survive a reboot (spec §3)
+        table = self.table("/ip/firewall/address-list")
+        table.items = [i for i in table.items if "timeout" not in i.props and i.props.get("dynamic") != "true"]
+
+    def reset(self):
+        self._install_factory()
+
+    # -- /export --------------------------------------------------------------------------------
+    def _export(self, attributes, prefix=None, only=None):
+        for name in attributes:
+            if name not in ("file", "compact", "verbose", "terse", "show-sensitive", "hide-sensitive") \
+                    and not name.startswith("."):
+                raise trap("unknown_parameter", name)
+        text = self.export_text(verbose="verbose" in attributes, show_sensitive="show-sensitive" in attributes,
+                                prefix=prefix, only=only)
+        filename = attributes.get("file")
+        if filename:
+            if not filename.endswith(".rsc"):
+                filename += ".rsc"
+            files = self.table("/file")
+            files.items = [i for i in files.items if i.props.get("name") != filename]
+            files.items.append(Item(self.new_id(), {"name": filename, "type": ".rsc file",
+                                                    "size": str(len(text)), "contents": text}))
+            self._changed("/file")
+            return Result()
+        # UNCONFIRMED: what the API returns for /export without file=; the lab returns the text as ret
+        return Result(done={"ret": text})
+
+    def export_text(self, verbose=False, show_sensitive=False, prefix=None, only=None):
+        lines = ["# %s by RouterOS %s" % ("2026-01-01 00:00:00", self.version),
+                 "# software id = ", "#", "# model = CHR"]
+        for path in EXPORT_ORDER:
+            if (only and path != only) or (prefix and not path.startswith(prefix)):
+                continue
+            sch = self.schema(path)
+            if sch is None:
+                continue
+            body = self._export_menu(path, sch, verbose, show_sensitive)
+            if body:
+                lines.append("/" + path[1:].replace("/", " "))
+                lines.extend(body)
+        return "\n".join(lines) + "\n"
+
+    def _export_menu(self, path, sch, verbose, show_sensitive):
+        out = []
+        skip = set(sch.readonly) | {".id", "default-name", "running"}
+        for item in self.table(path).items:
+            if item.dynamic or path in ("/interface/list",) and item.props.get("builtin") == "true":
+                continue
+            changes = []
+            for name, value in item.props.items():
+                if name in skip or name not in sch.writable:
+                    continue
+                if name in SENSITIVE and not show_sensitive:
+                    continue
+                default = sch.defaults.get(name)
+                if item.builtin or sch.singleton or path in ("/ip/service", "/interface/ethernet"):
+                    builtin_default = self._factory_value(path, item, name)
+                    if value == builtin_default and not verbose:
+                        continue
+                elif value == default and not verbose and name != sch.key:
+                    continue
+                changes.append("%s=%s" % (name, _rsc_value(value)))
+            if item.builtin or sch.singleton or path in ("/ip/service", "/interface/ethernet"):
+                changes = [c for c in changes if not c.startswith("name=") or sch.singleton]
+                if changes:
+                    where = ("[ find default=yes ] " if item.props.get("default") == "true" else
+                             "[ find default-name=%s ] " % item.props.get("default-name")
+                             if path == "/interface/ethernet" else
+                             "[ find name=%s ] " % item.props.get("name") if sch.key and not sch.singleton else "")
+                    out.append("set " + where + " ".join(changes))
+            else:
+                out.append("add " + " ".join(sorted(changes)))
+        return out
+
+    def _factory_value(self, path, item, name):
+        if not hasattr(self, "_factory_cache"):
+            factory = Router.__new__(Router)
+            Store.__init__(factory, self.version)
+            factory.name, factory.clock = self.name, 0.0
+            factory._hardware, factory._addresses, factory._identity = self._hardware, [], self._identity
+            factory._install_factory()
+            self._factory_cache = factory
+        for other in self._factory_cache.table(path).items:
+            same = (other.props.get("default-name") == item.props.get("default-name") if path == "/interface/ethernet"
+                    else other.props.get("name") == item.props.get("name") or self.schema(path).singleton)
+            if same:
+                return other.props.get(name)
+        return None
+
+
+def _rsc_value(value):
+    """Quote a value as RouterOS export does; booleans as yes/no."""
+    if value in ("true", "false"):
+        return "yes" if value == "true" else "no"
+    if value == "" or any(c in value for c in ' "\\$;?[]{}=\t\n'):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+        return '"%s"' % escaped
+    return value
+
+
+def build_router(name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None):
+    """A router with factory defaults, the given ethernet interfaces and IP addresses."""
+    return Router(name, version=version, interfaces=interfaces, addresses=addresses, identity=identity)
+
