@@ -1,7 +1,7 @@
 """Shared roslab fixtures: labs started in-process on free ports with a per-test state dir.
 
     def test_x(lab):             # hub + spoke1 (real routers), started, stopped after the test
-        api = lab_api(lab, "hub")   # or use the `api` fixture (librouteros, admin/"", hub)
+        api = connect(lab, "hub")   # `connect` fixture; or the `api` fixture (librouteros, hub)
 
     def test_y(make_lab):
         lab = make_lab({"routers": {"a": {"version": "7.12.2"}}}, api_ssl=False)
@@ -72,6 +72,12 @@ def lab_api(lab, name="hub", tls=False, **kwargs):
         kwargs["ssl_wrapper"] = lambda sock: context.wrap_socket(sock, server_hostname="127.0.0.1")
     return librouteros.connect(host="127.0.0.1", port=ports["api_ssl" if tls else "api"],
                                username="admin", password="", timeout=10, **kwargs)
+
+
+@pytest.fixture(name="connect")
+def connect_fixture():
+    """``connect(lab, name="hub", tls=False, **librouteros options)``."""
+    return lab_api
 
 
 @pytest.fixture
