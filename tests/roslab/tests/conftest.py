@@ -70,8 +70,9 @@ def lab_api(lab, name="hub", tls=False, **kwargs):
     if tls:
         context = lab.client_ssl_context()
         kwargs["ssl_wrapper"] = lambda sock: context.wrap_socket(sock, server_hostname="127.0.0.1")
+    kwargs.setdefault("timeout", 10)
     return librouteros.connect(host="127.0.0.1", port=ports["api_ssl" if tls else "api"],
-                               username="admin", password="", timeout=10, **kwargs)
+                               username="admin", password="", **kwargs)
 
 
 @pytest.fixture(name="connect")
