@@ -339,6 +339,12 @@ def check_secret(scope, field, value):
     """A pre-shared key as the vault should have delivered it; returns it stripped of nothing."""
     if value is None or _is_undefined(value):
         _fail(scope, field, "is missing: the vault variable is undefined (is the vault loaded?)")
+    if type(value).__name__ in ("EncryptedString", "AnsibleVaultEncryptedUnicode"):
+        # an inline !vault value reaches us still encrypted; str() decrypts when a vault secret is loaded
+        try:
+            value = str(value)
+        except Exception:
+            _fail(scope, field, "is still vault-encrypted; pass the vault password to Ansible")
     if not isinstance(value, str):
         _fail(scope, field, "must be a string, got %s" % type(value).__name__)
     if value == "":
