@@ -444,7 +444,22 @@ def _final_order(plan, current_rows):
 
 
 def render_commands(desired, menu_paths=None):
-    """State rendered: the RouterOS commands that create ``desired`` on an empty router (masked)."""
+    """State rendered: the RouterOS commands that create ``desired`` on an empty router (masked).
+
+    The planner's renderer (module_utils/rsc.py, RouterOS export quoting) writes the script when
+    present; otherwise the engine's own command lines are joined.
+    """
+    selected = dict((section, items) for section, items in desired.items()
+                    if menu_paths is None or menu_table.MENUS_BY_SECTION[section].path in menu_paths)
+    for path in menu_table.APPLY_ORDER:
+        menu = menu_table.MENUS[path]
+        _validate_desired(menu, selected.get(menu.section) or ())   # same ownership rules as writes
+    try:
+        from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
+    except ImportError:
+        rsc = None
+    if rsc is not None:
+        return rsc.render(selected, reveal_secrets=False)
     commands = []
     for path in menu_table.APPLY_ORDER:
         menu = menu_table.MENUS[path]
@@ -452,7 +467,7 @@ def render_commands(desired, menu_paths=None):
             continue
         for _key, api_item in _validate_desired(menu, desired.get(menu.section) or ()):
             commands.append(Operation("add", menu, _key, args=api_item).command())
-    return commands
+    return "\n".join(commands) + "\n"
 
 
 def gather(session, menu_paths):

@@ -44,6 +44,8 @@ DEFAULTS = {
         "hash-algorithm": "sha1", "prf-algorithm": "auto", "enc-algorithm": "aes-128,3des",
         "dh-group": "modp2048,modp1024", "lifetime": "1d", "lifebytes": "0",
         "proposal-check": "obey", "nat-traversal": "yes",
+        # new profiles get 8s/4 (only the built-in default profile shows 2m/5)
+        "dpd-interval": "8s", "dpd-maximum-failures": "4", "ppk": "no",
     },
     "/ip/ipsec/peer": {
         "passive": "no", "port": "500", "profile": "default", "exchange-mode": "main",

@@ -161,5 +161,7 @@ def test_duplicate_owned_rows_are_collapsed():
 
 def test_rendered_needs_no_router():
     result = apply(None, desired(), "rendered")
-    assert result["rendered"][0].startswith("/ip ipsec profile add")
-    assert all(PSK not in line for line in result["rendered"])
+    lines = result["rendered"].splitlines()
+    assert "/ip ipsec profile" in lines and "/ip ipsec identity" in lines
+    assert lines.index("/ip ipsec profile") < lines.index("/ip ipsec peer") < lines.index("/ip ipsec identity")
+    assert PSK not in result["rendered"] and MASK in result["rendered"]

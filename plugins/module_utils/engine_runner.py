@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the ipsec_phase1/ipsec_phase2 modules and their action plugins share: argument specs per
+section, and one ``run_engine`` used both by a module's ``main()`` (remote) and in-process by the
+action plugins on the controller (one login, one print per managed menu, no interpreter start-up).
+
+Kept Python 3.8+ compatible: the modules import it on a target host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.community.routeros.plugins.module_utils.api import api_argument_spec
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import (
+    SECRET_UPDATE_MODES,
+    STATES,
+    ReconcileError,
+    apply,
+)
+
+_STR = dict(type="str")
+_BOOL = dict(type="bool")
+_INT = dict(type="int")
+_LIST = dict(type="list", elements="str")
+_OWNER_COMMENT = dict(type="str", required=True)
+
+# Suboptions of ``config.<section>``: RouterOS argument names with "_" (menus.py ``fields``).
+SECTION_OPTIONS = {
+    "profiles": dict(
+        name=dict(type="str", required=True), hash_algorithm=_STR, prf_algorithm=_STR,
+        enc_algorithm=_LIST, dh_group=_LIST, lifetime=_STR, lifebytes=_INT,
+        proposal_check=dict(type="str", choices=["obey", "strict", "claim", "exact"]),
+        nat_traversal=_BOOL, dpd_interval=_STR, dpd_maximum_failures=_INT,
+        ppk=dict(type="str", choices=["no", "psk", "psk-ike-initial", "qkd"]),
+    ),
+    "peers": dict(
+        name=_STR, address=_STR, local_address=_STR, passive=_BOOL, port=_INT, profile=_STR,
+        exchange_mode=dict(type="str", choices=["main", "aggressive", "ike2", "base"]),
+        send_initial_contact=_BOOL, disabled=_BOOL, comment=_OWNER_COMMENT,
+        ppk_secret=dict(type="str", no_log=True),
+    ),
+    "identities": dict(
+        peer=dict(type="str", required=True), auth_method=_STR,
+        secret=dict(type="str", no_log=True),
+        generate_policy=dict(type="str", choices=["no", "port-override", "port-strict"]),
+        policy_template_group=_STR, my_id=_STR, remote_id=_STR,
+        match_by=dict(type="str", choices=["remote-id", "certificate"]),
+        certificate=_STR, remote_certificate=_STR, disabled=_BOOL, comment=_OWNER_COMMENT,
+    ),
+    "proposals": dict(
+        name=_STR, auth_algorithms=_LIST, enc_algorithms=_LIST, lifetime=_STR, pfs_group=_STR,
+        disabled=_BOOL, comment=_OWNER_COMMENT,
+    ),
+    "policy_groups": dict(name=dict(type="str", required=True)),
+    "policies": dict(
+        peer=_STR, tunnel=_BOOL, group=_STR, src_address=_STR, dst_address=_STR, src_port=_STR,
+        dst_port=_STR, protocol=_STR, action=dict(type="str", choices=["encrypt", "discard", "none"]),
+        level=dict(type="str", choices=["require", "use", "unique"]),
+        ipsec_protocols=dict(type="str", choices=["esp", "ah"]), proposal=_STR, template=_BOOL,
+        disabled=_BOOL, comment=_OWNER_COMMENT,
+    ),
+}
+
+PHASE1_SECTIONS = ("profiles", "peers", "identities")
+PHASE2_SECTIONS = ("proposals", "policy_groups", "policies")
+
+
+def engine_argument_spec(sections):
+    """Argument spec of a module managing ``sections``: config, state, secret_update, API options."""
+    config_options = {}
+    for section in sections:
+        config_options[section] = dict(type="list", elements="dict", options=dict(
+            (name, dict(spec)) for name, spec in SECTION_OPTIONS[section].items()))
+    spec = dict(
+        config=dict(type="dict", options=config_options),
+        state=dict(type="str", default="merged", choices=list(STATES)),
+        secret_update=dict(type="str", default="on_change", choices=list(SECRET_UPDATE_MODES), no_log=False),
+    )
+    spec.update(api_argument_spec())
+    return spec
+
+
+def desired_from_params(params, sections):
+    config = params.get("config") or {}
+    return dict((section, config.get(section)) for section in sections if config.get(section) is not None)
+
+
+def run_engine(params, sections, connect, check_mode=False, diff=False):
+    """Run the engine for one module invocation. ``connect()`` returns a logged-in librouteros Api.
+
+    Returns the module result (without ``failed``); raises ReconcileError for problems found.
+    """
+    state = params["state"]
+    desired = desired_from_params(params, sections)
+    menu_paths = [menu_table.MENUS_BY_SECTION[s].path for s in sections]
+    if state == "rendered":
+        return _shape(apply(None, desired, state, menu_paths=menu_paths), diff)
+    if state in ("merged", "replaced", "overridden") and params.get("config") is None:
+        raise ReconcileError("state=%s needs config" % state)
+    session = ApiSession(connect())
+    try:
+        return _shape(apply(session, desired, state, check_mode=check_mode, menu_paths=menu_paths,
+                            secret_update=params.get("secret_update") or "on_change"), diff)
+    finally:
+        session.close()
+
+
+def _shape(result, diff):
+    shaped = dict(result)
+    shaped.pop("operations", None)
+    changes = shaped.pop("diff", None)
+    if diff and changes is not None:
+        shaped["diff"] = changes
+    return shaped
+
+
+def module_main(sections):
+    """``main()`` of a module: the same engine, run wherever Ansible executes the module."""
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible_collections.community.routeros.plugins.module_utils.api import check_has_library, create_api
+
+    module = AnsibleModule(argument_spec=engine_argument_spec(sections), supports_check_mode=True)
+    if module.params["state"] != "rendered":
+        check_has_library(module)
+    try:
+        result = run_engine(module.params, sections, lambda: create_api(module),
+                            check_mode=module.check_mode, diff=module._diff)
+    except ReconcileError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(**result)

@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of the engine modules: validate the task's arguments like AnsibleModule would,
+log in with community.routeros's public helpers and run the engine inside the worker, so a fleet
+pays API round trips, not one Python start-up per host and task (ARCHITECTURE.md, "Speed").
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.community.routeros.plugins.module_utils.api import check_has_library, create_api
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import (
+    engine_argument_spec,
+    run_engine,
+)
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import MASK
+
+
+class EngineFailure(Exception):
+    """Raised by the stand-in module when community.routeros reports a failure."""
+
+    def __init__(self, msg, **details):
+        super(EngineFailure, self).__init__(msg)
+        self.details = details
+
+
+class _ControllerModule(object):
+    """What community.routeros's create_api/check_has_library need from a module: params, fail_json."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def fail_json(self, msg, **details):
+        raise EngineFailure(msg, **details)
+
+
+def _masked(value, secrets):
+    # remove_values masks with its own placeholder; the collection shows one mask everywhere
+    masked = remove_values(value, secrets)
+    return _replace_placeholder(masked)
+
+
+def _replace_placeholder(value):
+    placeholder = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    if isinstance(value, str):
+        return value.replace(placeholder, MASK)
+    if isinstance(value, list):
+        return [_replace_placeholder(v) for v in value]
+    if isinstance(value, dict):
+        return dict((k, _replace_placeholder(v)) for k, v in value.items())
+    return value
+
+
+class EngineAction(ActionBase):
+    """Base of the ipsec_phase1/ipsec_phase2 action plugins; subclasses set SECTIONS."""
+
+    SECTIONS = ()
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        self._supports_async = False
+        result = super(EngineAction, self).run(tmp, task_vars)
+        validation = ArgumentSpecValidator(engine_argument_spec(self.SECTIONS)).validate(self._task.args)
+        secrets = set(validation._no_log_values)
+        if validation.error_messages:
+            result.update(failed=True, msg=_masked("; ".join(validation.error_messages), secrets))
+            return result
+        params = validation.validated_parameters
+        module = _ControllerModule(params)
+
+        def connect():
+            check_has_library(module)
+            return create_api(module)
+
+        try:
+            outcome = run_engine(params, self.SECTIONS, connect, check_mode=self._task.check_mode,
+                                 diff=self._task.diff)
+        except EngineFailure as error:
+            result.update(failed=True, msg=_masked(to_native(error), secrets))
+            result.update(_masked(error.details, secrets))
+            return result
+        except Exception as error:  # ReconcileError, a trap or a lost connection while reading
+            result.update(failed=True, msg=_masked(to_native(error), secrets))
+            return result
+        result.update(_masked(outcome, secrets))
+        return result
