@@ -1,0 +1,267 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where each managed firewall block must sit among the router's own (foreign) rules.
+
+A block is a run of owned rules in one chain that only works above certain foreign rules:
+
+==============  =========  ==========  ==========================================================
+block           menu       chain       must precede the first foreign rule that ...
+==============  =========  ==========  ==========================================================
+raw-notrack     raw        prerouting  accepts, drops, jumps or returns (raw processing ends)
+input           filter     input       drops, rejects, tarpits, jumps or returns
+forward-ipsec   filter     forward     fasttracks, drops, rejects, tarpits, jumps or returns
+forward-state   filter     forward     drops, rejects, tarpits, jumps or returns *after* the last
+                                       fasttrack rule (and sits after it: an established accept
+                                       above FastTrack would switch FastTrack off for everything)
+nat-bypass      nat        srcnat      masquerades, src-nats, netmaps, jumps, returns ...
+mss             mangle     forward     accepts, jumps, returns or has passthrough=no
+==============  =========  ==========  ==========================================================
+
+Disabled foreign rules count as anchors too (enabling one later must not silently shadow a block).
+Dynamic rows (the v7 ``special dummy rule to show fasttrack counters``) are never anchors, never
+moved and never targeted by ``place-before``/``destination``; foreign rows are never written.
+
+``plan_menu`` turns one menu's rows and the plan's items into reconcile Operations: first the moves
+that bring *misplaced* owned rules (a foreign drop was inserted above them since the last run) back
+before their anchor, then, per block, ``reconcile.plan_changes`` with that block's anchor (the one
+engine does add/set/move with the fewest moves, zero when the order is right), then removals.
+``simulate`` replays operations on rows (check mode, lock-out analysis, tests).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import normalize
+
+_FILTER_STOPS = frozenset(("drop", "reject", "tarpit", "jump", "return"))
+
+
+class Block(object):
+    def __init__(self, name, section, chain, stops, floor=(), stop_without_passthrough=False):
+        self.name = name
+        self.section = section
+        self.chain = chain
+        self.stops = frozenset(stops)
+        # actions of foreign rules the block must come after (the last one in the chain)
+        self.floor = frozenset(floor)
+        self.stop_without_passthrough = stop_without_passthrough
+
+    @property
+    def menu(self):
+        return menu_table.MENUS_BY_SECTION[self.section]
+
+
+BLOCKS = dict((block.name, block) for block in (
+    Block("raw-notrack", "raw", "prerouting", ("accept", "drop", "jump", "return")),
+    Block("input", "filter", "input", _FILTER_STOPS),
+    Block("forward-ipsec", "filter", "forward", _FILTER_STOPS | frozenset(("fasttrack-connection",))),
+    Block("forward-state", "filter", "forward", _FILTER_STOPS, floor=("fasttrack-connection",)),
+    Block("nat-bypass", "nat", "srcnat",
+          ("masquerade", "src-nat", "netmap", "same", "endpoint-independent-nat", "jump", "return")),
+    Block("mss", "mangle", "forward", ("accept", "jump", "return", "drop"), stop_without_passthrough=True),
+))
+
+
+class PlacementError(ValueError):
+    pass
+
+
+def is_foreign(menu, row):
+    """A row the collection neither owns nor must leave alone for being dynamic."""
+    return not reconcile.is_dynamic(row) and menu_table.owner_key(menu, row) is None
+
+
+def _action(row):
+    # RouterOS prints every rule's action; "accept" is the documented default
+    return row.get("action", "accept")
+
+
+def _is_stop(block, row):
+    if _action(row) in block.stops:
+        return True
+    return block.stop_without_passthrough and normalize("passthrough", row.get("passthrough", "yes")) == "false"
+
+
+def bounds(block, rows):
+    """(floor index, anchor index) of ``block`` in ``rows``: owned rules of the block belong strictly
+    after the floor (-1 when none) and strictly before the anchor (None when none: the end)."""
+    menu = block.menu
+    floor = -1
+    for index, row in enumerate(rows):
+        if row.get("chain") == block.chain and is_foreign(menu, row) and _action(row) in block.floor:
+            floor = index
+    for index in range(floor + 1, len(rows)):
+        row = rows[index]
+        if row.get("chain") == block.chain and is_foreign(menu, row) and _is_stop(block, row):
+            return floor, index
+    return floor, None
+
+
+def anchor_id(block, rows):
+    """The id of the foreign rule ``block`` must precede (``place-before``), or None for the end."""
+    _floor, anchor = bounds(block, rows)
+    return None if anchor is None else rows[anchor][".id"]
+
+
+def misplaced(block, rows, keys):
+    """Owned rows with a key in ``keys`` that sit outside the block's bounds, in table order."""
+    floor, anchor = bounds(block, rows)
+    wrong = []
+    for index, row in enumerate(rows):
+        key = menu_table.owner_key(block.menu, row) if not reconcile.is_dynamic(row) else None
+        if key in keys and (index <= floor or (anchor is not None and index > anchor)):
+            wrong.append(row)
+    return wrong
+
+
+def _block_order(section_items, blocks_of):
+    """Block names in the order their first item appears."""
+    order = []
+    for item in section_items:
+        name = blocks_of.get(reconcile.menu_table.owner_key(menu_table.MENUS_BY_SECTION["filter"], item))
+        if name and name not in order:
+            order.append(name)
+    return order
+
+
+def plan_menu(section, rows, items, blocks_of, state):
+    """Operations (in execution order) and removals that converge one menu to ``items``.
+
+    ``rows``: the menu as printed (RouterOS order). ``items``: the plan's items of the section, in
+    desired order. ``blocks_of``: item key -> block name. ``state``: merged, replaced, overridden or
+    deleted (deleted removes every owned row of the menu). Returns (operations, removals).
+    """
+    menu = menu_table.MENUS_BY_SECTION[section]
+    if state == "deleted":
+        removals = [reconcile.Operation("remove", menu, menu_table.owner_key(menu, row), target=row[".id"],
+                                        selector=reconcile._selector(menu, row))
+                    for row in rows if reconcile.row_is_owned(menu, row)]
+        return [], removals
+    item_state = "merged" if state == "merged" else "replaced"
+    if not menu.ordered:
+        plan = reconcile.plan_changes(menu, rows, items, "overridden" if state == "overridden" else item_state)
+        return plan.operations, plan.removals
+
+    operations = []
+    working = [dict(row) for row in rows]
+    by_block = {}
+    for item in items:
+        key = menu_table.owner_key(menu, item)
+        name = blocks_of.get(key)
+        if name not in BLOCKS or BLOCKS[name].section != section:
+            raise PlacementError("%s item %s has no %s block (got %r)" % (section, key, section, name))
+        if item.get("chain") != BLOCKS[name].chain:
+            raise PlacementError("%s item %s: chain %s is not the chain of block %s (%s)"
+                                 % (section, key, item.get("chain"), name, BLOCKS[name].chain))
+        by_block.setdefault(name, []).append(item)
+
+    for name in _block_order(items, blocks_of):
+        block = BLOCKS[name]
+        block_items = by_block[name]
+        keys = set(menu_table.owner_key(menu, item) for item in block_items)
+        # misplaced rules go back just before the anchor, keeping their relative order
+        for row in misplaced(block, working, keys):
+            destination = anchor_id(block, working)
+            op = reconcile.Operation("move", menu, menu_table.owner_key(menu, row), target=row[".id"],
+                                     before=destination, selector=reconcile._selector(menu, row),
+                                     before_selector=destination)
+            operations.append(op)
+            working = simulate(menu, working, [op])
+        plan = reconcile.plan_changes(menu, working, block_items, item_state,
+                                      anchor=lambda current, block=block: anchor_id(block, current))
+        operations.extend(plan.operations)
+        working = simulate(menu, working, plan.operations)
+
+    removals = []
+    if state == "overridden":
+        wanted = set(menu_table.owner_key(menu, item) for item in items)
+        seen = set()
+        for row in rows:
+            if not reconcile.row_is_owned(menu, row):
+                continue
+            key = menu_table.owner_key(menu, row)
+            if key not in wanted or key in seen:
+                removals.append(reconcile.Operation("remove", menu, key, target=row[".id"],
+                                                    selector=reconcile._selector(menu, row)))
+            seen.add(key)
+    return operations, removals
+
+
+def simulate(menu, rows, operations):
+    """``rows`` after ``operations`` (new rows get a NewItem as ``.id``). Pure; for planning and tests."""
+    result = [dict(row) for row in rows]
+
+    def index_of(item_id):
+        for index, row in enumerate(result):
+            if row[".id"] == item_id:
+                return index
+        raise PlacementError("no such item %r" % (item_id,))
+
+    for op in operations:
+        if op.menu.path != menu.path:
+            continue
+        if op.action == "add":
+            row = dict(op.args)
+            row[".id"] = reconcile.NewItem(menu.path, op.key)
+            if op.before is None:
+                result.append(row)
+            else:
+                result.insert(index_of(op.before), row)
+        elif op.action == "set":
+            row = result[index_of(op.target)]
+            for name, value in op.args.items():
+                if name.startswith("!"):
+                    row.pop(name[1:], None)
+                else:
+                    row[name] = value
+        elif op.action == "move":
+            row = result.pop(index_of(op.target))
+            if op.before is None:
+                result.append(row)
+            else:
+                result.insert(index_of(op.before), row)
+        elif op.action == "remove":
+            del result[index_of(op.target)]
+    return result
+
+
+def violations(rows, blocks_of):
+    """Human-readable placement problems of owned rules in ``rows`` (one menu); empty when all fit."""
+    problems = []
+    if not rows:
+        return problems
+    for name, block in BLOCKS.items():
+        menu = block.menu
+        keys = set(k for k, b in blocks_of.items() if b == name)
+        for row in misplaced(block, rows, keys):
+            problems.append("%s (block %s) is outside its place in chain %s"
+                            % (menu_table.owner_key(menu, row), name, block.chain))
+    return problems
+
+
+FIREWALL_PATHS = tuple(path for path in menu_table.APPLY_ORDER if path.startswith("/ip/firewall/"))
+
+
+def plan_all(rows_by_path, sections, blocks_of, state):
+    """Operations for every firewall menu, in execution order: adds/sets/moves following
+    menus.APPLY_ORDER (address lists before the rules naming them), then removals in reverse order
+    (add-before-remove: no moment without the rules). ``sections``: plan section -> items."""
+    operations = []
+    removals = []
+    for path in FIREWALL_PATHS:
+        menu = menu_table.MENUS[path]
+        ops, gone = plan_menu(menu.section, rows_by_path.get(path) or [], sections.get(menu.section) or [],
+                              blocks_of, state)
+        operations.extend(ops)
+        removals = gone + removals
+    return operations + removals
+
+
+def final_rows(rows_by_path, operations):
+    """Every firewall menu's rows after ``operations`` (pure)."""
+    return dict((path, simulate(menu_table.MENUS[path], rows_by_path.get(path) or [], operations))
+                for path in FIREWALL_PATHS)

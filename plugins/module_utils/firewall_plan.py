@@ -1,0 +1,408 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The firewall an IPsec router needs, derived from its tunnels (pure functions, no router access).
+
+Input: the host's tunnels as a list of dicts (what ``intent``/``ipsec_plan`` produce per host, or what a
+user passes directly)::
+
+    {"peer_address": "203.0.113.2",            # the remote end's public address (IPv4 or DNS name)
+     "local_prefixes": ["10.10.0.0/24"],       # this router's side of the tunnel selectors
+     "remote_prefixes": ["10.20.0.0/24"],      # the peer's side
+     # optional, used for the MSS arithmetic and the AH rules:
+     "enc_algorithms": "aes-256-cbc", "auth_algorithms": "sha256",
+     "ipsec_protocols": "esp", "nat_traversal": True}
+
+Output: a ``FirewallPlan`` whose ``sections`` map a menus.py section (``address_lists``, ``raw``,
+``filter``, ``nat``, ``mangle``) to the ordered owned items (module-option spelling: RouterOS argument
+names with ``_`` for ``-``, string values, ``comment`` = ``ipsecfleet:<key> <text>``), and whose
+``blocks`` map each item key to the placement block (firewall_placement.BLOCKS) it belongs to.
+
+Everything is overridable: ``options`` change derivation knobs, ``overrides`` replace or remove a
+derived item by key or add user items (see ``build_plan``). docs/firewall.md explains every rule.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.menus import owner_comment, owner_key, MENUS_BY_SECTION
+
+KEY_PREFIX = "fw-"
+DEFAULT_PEER_LIST = "ipsecfleet-peers"
+IKE_PORTS = "500,4500"
+SECTIONS = ("address_lists", "raw", "filter", "nat", "mangle")
+
+DEFAULT_OPTIONS = {
+    "peer_list": DEFAULT_PEER_LIST,
+    # new IKE/NAT-T flows per peer set: RouterOS limit syntax count[/time][,burst][:packet]
+    "ike_rate_limit": "10,5:packet",
+    # "raw" (notrack, RouterOS manual's recommendation), "accept" (accepts before fasttrack), "none"
+    "fasttrack_bypass": "raw",
+    # "policy" (accept ipsec-policy=out,ipsec), "prefixes" (accept per tunnel prefix pair), "none"
+    "nat_bypass": "policy",
+    "forward_state": True,       # forward accept established,related + drop invalid
+    "mss": "auto",               # "auto" (computed), an integer, or "none" (no clamping rules)
+    "wan_mtu": 1500,
+    "outer_ip_version": 4,
+}
+
+
+class PlanError(ValueError):
+    """The tunnels or overrides cannot produce a valid firewall plan."""
+
+
+class FirewallPlan(object):
+    def __init__(self):
+        self.sections = dict((section, []) for section in SECTIONS)
+        self.blocks = {}           # item key -> placement block name
+        self.warnings = []
+        self.mss = None            # the MSS clamp value used (None when no clamping)
+        self.mss_explanation = None
+
+    def add(self, section, key, block, text, **args):
+        item = dict((name, value) for name, value in args.items() if value is not None)
+        item["comment"] = owner_comment(KEY_PREFIX + key, text)
+        self.sections[section].append(item)
+        if block:
+            self.blocks[KEY_PREFIX + key] = block
+        return item
+
+    def keys(self, section):
+        return [item_key(item) for item in self.sections[section]]
+
+    def as_dict(self):
+        return {"sections": self.sections, "blocks": self.blocks, "warnings": self.warnings,
+                "mss": self.mss, "mss_explanation": self.mss_explanation}
+
+
+def item_key(item):
+    """The owner key of a plan item (``fw-...``)."""
+    return owner_key(MENUS_BY_SECTION["filter"], item)
+
+
+# ---------------------------------------------------------------------------------------------
+# MSS arithmetic (docs/firewall.md "MSS clamping" shows the same numbers worked out)
+# ---------------------------------------------------------------------------------------------
+
+# ESP: SPI (4) + sequence number (4)
+ESP_HEADER = 8
+# ESP trailer before padding alignment: pad length (1) + next header (1)
+ESP_TRAILER = 2
+NATT_UDP = 8
+OUTER_IP = {4: 20, 6: 40}
+INNER_IP_TCP = 40  # inner IPv4 header (20) + TCP header (20): MSS = inner packet - 40
+
+# enc algorithm -> (IV bytes, block size the padded payload must align to, built-in ICV bytes or None)
+# CBC ciphers align to their block; CTR/GCM/ChaCha20 only to 4 bytes (RFC 4303 section 2.4).
+ENC_OVERHEAD = {
+    "aes-128-cbc": (16, 16, None), "aes-192-cbc": (16, 16, None), "aes-256-cbc": (16, 16, None),
+    "aes-128-ctr": (8, 4, None), "aes-192-ctr": (8, 4, None), "aes-256-ctr": (8, 4, None),
+    "aes-128-gcm": (8, 4, 16), "aes-192-gcm": (8, 4, 16), "aes-256-gcm": (8, 4, 16),
+    "chacha20poly1305": (8, 4, 16),
+    "camellia-128": (16, 16, None), "camellia-192": (16, 16, None), "camellia-256": (16, 16, None),
+    "twofish": (16, 16, None), "blowfish": (8, 8, None), "3des": (8, 8, None), "des": (8, 8, None),
+    "null": (0, 4, None),
+}
+# auth algorithm -> truncated HMAC ICV bytes (RFC 2404 md5/sha1 96 bit, RFC 4868 sha2 half length)
+AUTH_ICV = {"md5": 12, "sha1": 12, "sha256": 16, "sha512": 32, "null": 0}
+PROPOSAL_DEFAULT_ENC = "aes-256-cbc,aes-192-cbc,aes-128-cbc"
+PROPOSAL_DEFAULT_AUTH = "sha1"
+
+
+def _words(value, default):
+    if value is None or value == "":
+        value = default
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def esp_overhead_mss(wan_mtu, enc, auth, nat_traversal=True, outer_ip_version=4):
+    """Largest TCP MSS whose packets still fit ``wan_mtu`` after ESP tunnel-mode encapsulation.
+
+    Returns (mss, explanation). The padded ESP payload (inner packet + 2 trailer bytes, rounded up to
+    the cipher's alignment) must fit what is left of the MTU after the outer IP header, the optional
+    NAT-T UDP header, the ESP header, the IV and the ICV.
+    """
+    if enc not in ENC_OVERHEAD:
+        raise PlanError("unknown ESP encryption algorithm %r for the MSS computation" % enc)
+    iv, align, aead_icv = ENC_OVERHEAD[enc]
+    if aead_icv is not None:
+        icv = aead_icv  # AEAD ciphers carry their own tag; auth-algorithms is not used
+    else:
+        if auth not in AUTH_ICV:
+            raise PlanError("unknown ESP auth algorithm %r for the MSS computation" % auth)
+        icv = AUTH_ICV[auth]
+    if outer_ip_version not in OUTER_IP:
+        raise PlanError("outer_ip_version must be 4 or 6")
+    outer = OUTER_IP[outer_ip_version]
+    natt = NATT_UDP if nat_traversal else 0
+    room = int(wan_mtu) - outer - natt - ESP_HEADER - iv - icv
+    padded = (room // align) * align
+    inner = padded - ESP_TRAILER
+    mss = inner - INNER_IP_TCP
+    explanation = ("%s/%s: %d MTU - %d outer IP - %d NAT-T UDP - %d ESP header - %d IV - %d ICV = %d; "
+                   "aligned to %d = %d; - %d ESP trailer = %d inner packet; - %d inner IP+TCP = MSS %d"
+                   % (enc, auth if aead_icv is None else "aead", int(wan_mtu), outer, natt, ESP_HEADER,
+                      iv, icv, room, align, padded, ESP_TRAILER, inner, INNER_IP_TCP, mss))
+    return mss, explanation
+
+
+def tunnels_mss(tunnels, wan_mtu=1500, outer_ip_version=4):
+    """The smallest MSS over every tunnel and every algorithm it may negotiate, with its explanation."""
+    worst = None
+    for tunnel in tunnels:
+        natt = tunnel.get("nat_traversal", True)
+        natt = natt not in (False, "no", "false")
+        for enc in _words(tunnel.get("enc_algorithms"), PROPOSAL_DEFAULT_ENC):
+            for auth in _words(tunnel.get("auth_algorithms"), PROPOSAL_DEFAULT_AUTH):
+                candidate = esp_overhead_mss(wan_mtu, enc, auth, natt, outer_ip_version)
+                if worst is None or candidate[0] < worst[0]:
+                    worst = candidate
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------
+# derivation
+# ---------------------------------------------------------------------------------------------
+
+def _ipv4_prefixes(values, what, warnings):
+    result = []
+    for value in values or ():
+        try:
+            network = ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            raise PlanError("%s %r is not an IP prefix" % (what, value))
+        if network.version != 4:
+            warnings.append("%s %s is IPv6: /ip firewall rules cover IPv4 only, skipped" % (what, network))
+            continue
+        result.append(str(network))
+    return result
+
+
+def _peer_entry(address, warnings):
+    """Address-list entry for a peer (RouterOS accepts IPs, prefixes and DNS names), or None for IPv6."""
+    text = str(address).strip()
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return text  # a DNS name: RouterOS resolves address-list DNS entries itself
+    if network.version != 4:
+        warnings.append("peer %s is IPv6: /ip firewall covers IPv4 only, skipped" % text)
+        return None
+    return str(network.network_address) if network.prefixlen == 32 else str(network)
+
+
+def _key_text(text):
+    """A key-safe spelling of an address or prefix (owner keys stop at the first space)."""
+    return text.replace("/", "_").replace(" ", "")
+
+
+def _validate_tunnels(tunnels):
+    if not isinstance(tunnels, (list, tuple)):
+        raise PlanError("tunnels must be a list")
+    for index, tunnel in enumerate(tunnels):
+        if not isinstance(tunnel, dict) or not tunnel.get("peer_address"):
+            raise PlanError("tunnel #%d needs a peer_address" % index)
+
+
+def derive(tunnels, options=None):
+    """The firewall plan for one router from its tunnels (before overrides)."""
+    _validate_tunnels(tunnels)
+    opts = dict(DEFAULT_OPTIONS)
+    opts.update(dict((k, v) for k, v in (options or {}).items() if v is not None))
+    for name, allowed in (("fasttrack_bypass", ("raw", "accept", "none")),
+                          ("nat_bypass", ("policy", "prefixes", "none"))):
+        if opts[name] not in allowed:
+            raise PlanError("%s must be one of %s" % (name, ", ".join(allowed)))
+    plan = FirewallPlan()
+    peer_list = opts["peer_list"]
+
+    peers = []
+    pairs = []  # (local prefix, remote prefix), in tunnel order, unique
+    uses_ah = False
+    for tunnel in tunnels:
+        entry = _peer_entry(tunnel["peer_address"], plan.warnings)
+        if entry is not None and entry not in peers:
+            peers.append(entry)
+        if "ah" in _words(tunnel.get("ipsec_protocols"), "esp"):
+            uses_ah = True
+        local = _ipv4_prefixes(tunnel.get("local_prefixes"), "local prefix", plan.warnings)
+        remote = _ipv4_prefixes(tunnel.get("remote_prefixes"), "remote prefix", plan.warnings)
+        for src in local:
+            for dst in remote:
+                if (src, dst) not in pairs:
+                    pairs.append((src, dst))
+
+    for peer in peers:
+        plan.add("address_lists", "peer-" + _key_text(peer), None, "IPsec peer",
+                 list=peer_list, address=peer)
+
+    if not tunnels:
+        return plan
+
+    # raw: tunnel traffic skips connection tracking, so FastTrack can never take it past the policies
+    if opts["fasttrack_bypass"] == "raw":
+        for src, dst in pairs:
+            pair = _key_text(src) + "-" + _key_text(dst)
+            plan.add("raw", "notrack-out-" + pair, "raw-notrack", "tunnel traffic bypasses FastTrack",
+                     chain="prerouting", action="notrack", src_address=src, dst_address=dst)
+            plan.add("raw", "notrack-in-" + pair, "raw-notrack", "tunnel traffic bypasses FastTrack",
+                     chain="prerouting", action="notrack", src_address=dst, dst_address=src)
+
+    # filter input: IKE/NAT-T and ESP (AH) only from the peers
+    established = "established,related"
+    plan.add("filter", "in-ike-established", "input", "IKE/NAT-T flows of the peers",
+             chain="input", action="accept", protocol="udp", dst_port=IKE_PORTS,
+             src_address_list=peer_list, connection_state=established)
+    plan.add("filter", "in-ike-new", "input", "new IKE/NAT-T from the peers, rate limited",
+             chain="input", action="accept", protocol="udp", dst_port=IKE_PORTS,
+             src_address_list=peer_list, connection_state="new", limit=opts["ike_rate_limit"])
+    plan.add("filter", "in-ike-excess", "input", "drop IKE/NAT-T from the peers over the rate limit",
+             chain="input", action="drop", protocol="udp", dst_port=IKE_PORTS,
+             src_address_list=peer_list)
+    plan.add("filter", "in-esp", "input", "ESP from the peers",
+             chain="input", action="accept", protocol="ipsec-esp", src_address_list=peer_list)
+    if uses_ah:
+        plan.add("filter", "in-ah", "input", "AH from the peers",
+                 chain="input", action="accept", protocol="ipsec-ah", src_address_list=peer_list)
+    plan.add("filter", "in-ike-other", "input", "drop IKE/NAT-T not from a peer",
+             chain="input", action="drop", protocol="udp", dst_port=IKE_PORTS)
+    plan.add("filter", "in-esp-other", "input", "drop ESP not from a peer",
+             chain="input", action="drop", protocol="ipsec-esp")
+    plan.add("filter", "in-ah-other", "input", "drop AH not from a peer" if uses_ah else "drop AH (unused)",
+             chain="input", action="drop", protocol="ipsec-ah")
+
+    # filter forward, before FastTrack: policy-matched traffic is accepted before it can be fasttracked
+    plan.add("filter", "fwd-ipsec-in", "forward-ipsec", "accept in ipsec policy",
+             chain="forward", action="accept", ipsec_policy="in,ipsec")
+    plan.add("filter", "fwd-ipsec-out", "forward-ipsec", "accept out ipsec policy",
+             chain="forward", action="accept", ipsec_policy="out,ipsec")
+    if opts["fasttrack_bypass"] == "accept":
+        for src, dst in pairs:
+            pair = _key_text(src) + "-" + _key_text(dst)
+            plan.add("filter", "fwd-tunnel-out-" + pair, "forward-ipsec", "tunnel traffic bypasses FastTrack",
+                     chain="forward", action="accept", connection_state=established,
+                     src_address=src, dst_address=dst)
+            plan.add("filter", "fwd-tunnel-in-" + pair, "forward-ipsec", "tunnel traffic bypasses FastTrack",
+                     chain="forward", action="accept", connection_state=established,
+                     src_address=dst, dst_address=src)
+    # filter forward, after FastTrack (an established accept before it would disable FastTrack)
+    if opts["forward_state"]:
+        plan.add("filter", "fwd-established", "forward-state", "accept established,related",
+                 chain="forward", action="accept", connection_state=established)
+        plan.add("filter", "fwd-invalid", "forward-state", "drop invalid",
+                 chain="forward", action="drop", connection_state="invalid")
+
+    # nat: tunnel traffic must leave with its own addresses, so it is accepted before any masquerade
+    if opts["nat_bypass"] == "policy":
+        plan.add("nat", "nat-bypass", "nat-bypass", "no NAT for IPsec policy traffic",
+                 chain="srcnat", action="accept", ipsec_policy="out,ipsec")
+    elif opts["nat_bypass"] == "prefixes":
+        for src, dst in pairs:
+            plan.add("nat", "nat-bypass-" + _key_text(src) + "-" + _key_text(dst), "nat-bypass",
+                     "no NAT for tunnel traffic", chain="srcnat", action="accept",
+                     src_address=src, dst_address=dst)
+
+    # mangle: TCP MSS clamping for traffic through the tunnels, both directions
+    mss_option = opts["mss"]
+    if str(mss_option) != "none":
+        if str(mss_option) == "auto":
+            plan.mss, plan.mss_explanation = tunnels_mss(tunnels, opts["wan_mtu"], int(opts["outer_ip_version"]))
+        else:
+            try:
+                plan.mss = int(mss_option)
+            except (TypeError, ValueError):
+                raise PlanError("mss must be auto, none or an integer, not %r" % (mss_option,))
+            plan.mss_explanation = "set explicitly"
+        if not 536 <= plan.mss <= 65495:
+            raise PlanError("MSS %d is outside 536..65495 (check wan_mtu)" % plan.mss)
+        for direction in ("out", "in"):
+            plan.add("mangle", "mss-" + direction, "mss", "clamp TCP MSS to %d through the tunnels" % plan.mss,
+                     chain="forward", action="change-mss", protocol="tcp", tcp_flags="syn",
+                     ipsec_policy=direction + ",ipsec", tcp_mss="!0-%d" % plan.mss,
+                     new_mss=str(plan.mss), passthrough="yes")
+    return plan
+
+
+# blocks a user item goes to when it names none: by section and chain
+DEFAULT_BLOCK = {
+    ("raw", "prerouting"): "raw-notrack",
+    ("filter", "input"): "input",
+    ("filter", "forward"): "forward-ipsec",
+    ("nat", "srcnat"): "nat-bypass",
+    ("mangle", "forward"): "mss",
+}
+
+
+def apply_overrides(plan, overrides):
+    """Change a derived plan with user overrides, in place; returns the plan.
+
+    ``overrides`` maps a section to a list of entries. Each entry has ``key`` (with or without the
+    ``fw-`` prefix): an entry whose key is derived replaces that item's arguments (a value of None
+    removes the argument); ``state: absent`` removes the item; an entry with a new key adds a user
+    item at the end of its block (``block`` names it, default by section and chain). ``text`` sets
+    the human part of the comment.
+    """
+    for section, entries in (overrides or {}).items():
+        if section not in plan.sections:
+            raise PlanError("overrides: unknown section %r (one of %s)" % (section, ", ".join(SECTIONS)))
+        for entry in entries or ():
+            entry = dict(entry)
+            key = str(entry.pop("key", "") or "")
+            if not key or " " in key:
+                raise PlanError("overrides.%s: every entry needs a key without spaces" % section)
+            if not key.startswith(KEY_PREFIX):
+                key = KEY_PREFIX + key
+            state = entry.pop("state", "present")
+            block = entry.pop("block", None)
+            text = entry.pop("text", None)
+            items = plan.sections[section]
+            index = next((i for i, item in enumerate(items) if item_key(item) == key), None)
+            if state == "absent":
+                if index is not None:
+                    del items[index]
+                    plan.blocks.pop(key, None)
+                continue
+            if index is not None:
+                item = items[index]
+                for name, value in entry.items():
+                    if value is None:
+                        item.pop(name, None)
+                    else:
+                        item[name] = str(value) if not isinstance(value, bool) else ("yes" if value else "no")
+                if text is not None:
+                    item["comment"] = owner_comment(key, text)
+                if block:
+                    plan.blocks[key] = block
+                continue
+            item = dict((name, str(value) if not isinstance(value, bool) else ("yes" if value else "no"))
+                        for name, value in entry.items() if value is not None)
+            item["comment"] = owner_comment(key, text or "user rule")
+            if section != "address_lists":
+                if "chain" not in item:
+                    raise PlanError("overrides.%s.%s: a rule needs a chain" % (section, key[len(KEY_PREFIX):]))
+                block = block or DEFAULT_BLOCK.get((section, item["chain"]))
+                if block is None:
+                    raise PlanError("overrides.%s.%s: chain %s has no default block; name one with block"
+                                    % (section, key[len(KEY_PREFIX):], item["chain"]))
+                plan.blocks[key] = block
+                # a new item goes after the last item of its block (or at the end of the section)
+                positions = [i for i, existing in enumerate(items) if plan.blocks.get(item_key(existing)) == block]
+                items.insert(positions[-1] + 1 if positions else len(items), item)
+            else:
+                items.append(item)
+    return plan
+
+
+def build_plan(tunnels, options=None, overrides=None):
+    """derive + apply_overrides: the desired owned firewall of one router."""
+    return apply_overrides(derive(tunnels, options), overrides)
+
+
+def to_row(item):
+    """A plan item in RouterOS argument spelling (``src-address``), as the router prints it."""
+    return dict((name.replace("_", "-"), value) for name, value in item.items())
