@@ -272,6 +272,11 @@ class Store(object):
         """Check every argument name and value of an add/set; returns (values, unset names)."""
         allowed = sch.command_args(verb)
         values, unset = {}, []
+        # every name is checked before any value, so a bad name wins over a bad value
+        for name in attrs:
+            bare = name[1:] if name.startswith("!") else name
+            if not name.startswith(".") and (bare not in allowed or bare == "numbers"):
+                raise trap("unknown_parameter", bare)
         for name, raw in attrs.items():
             if name.startswith("."):
                 continue
