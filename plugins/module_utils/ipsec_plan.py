@@ -42,7 +42,7 @@ def _digest(*parts):
 def _content_name(label, content):
     """A name that changes exactly when the content does (identical content is shared)."""
     text = "\0".join("%s=%s" % kv for kv in sorted(content.items()))
-    return "%s%s-%s" % (NAME_PREFIX, intent_model.generated_name(label)[:30], _digest(text)[:6])
+    return "%s%s-%s" % (NAME_PREFIX, intent_model.generated_name(label), _digest(text)[:6])
 
 
 def _suite_label(tunnel):
