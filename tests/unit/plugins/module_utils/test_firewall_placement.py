@@ -1,0 +1,204 @@
+"""Placement of the managed blocks among foreign rules: planned with the one engine, applied to an
+in-memory session, then checked (blocks in place, foreign/dynamic rows untouched, re-runs write nothing)."""
+import copy
+import random
+
+import pytest
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as fpl
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan as fp
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus, reconcile
+
+from reconcile_fakes import FakeSession
+from test_firewall_layouts import (DEFCONF_FILTER, DYNAMIC_DUMMY, FILTER, LAYOUTS, MANGLE, NAT, RAW, layout)
+
+TUNNELS = [
+    {"peer_address": "203.0.113.2", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.20.0.0/24"]},
+    {"peer_address": "203.0.113.3", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.30.0.0/24"],
+     "ipsec_protocols": "ah"},
+]
+
+
+def run(session, plan, state="merged"):
+    rows = dict((path, session.read(path)) for path in fpl.FIREWALL_PATHS)
+    operations = fpl.plan_all(rows, plan.sections, plan.blocks, state)
+    new_ids = {}
+    for op in operations:
+        reconcile._execute(session, op, new_ids)
+    return operations
+
+
+def foreign_rows(session, path):
+    menu = menus.MENUS[path]
+    return [row for row in session.menus.get(path, []) if menus.owner_key(menu, row) is None]
+
+
+def assert_converged(session, plan, before):
+    for path in fpl.FIREWALL_PATHS:
+        menu = menus.MENUS[path]
+        rows = session.menus.get(path, [])
+        # foreign and dynamic rows: same rows, same relative order, never written
+        assert foreign_rows(session, path) == [r for r in before.get(path, []) if menus.owner_key(menu, r) is None]
+        assert fpl.violations(rows, plan.blocks) == []
+        if menu.ordered:
+            assert [r for r in rows if reconcile.is_dynamic(r)] == [r for r in before.get(path, []) if reconcile.is_dynamic(r)]
+        if before.get(path) and reconcile.is_dynamic(before[path][0]):
+            assert rows[0] == before[path][0]  # the v7 dummy fasttrack rule stays on top
+        owned = [menus.owner_key(menu, r) for r in rows if menus.owner_key(menu, r)]
+        wanted = [fp.item_key(item) for item in plan.sections[menu.section]]
+        # owned rules of each block keep the plan's order
+        for block in fpl.BLOCKS:
+            in_block = [k for k in wanted if plan.blocks.get(k) == block]
+            assert [k for k in owned if k in in_block] == in_block
+        assert sorted(owned) == sorted(wanted)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+@pytest.mark.parametrize("options", [{}, {"fasttrack_bypass": "accept", "nat_bypass": "prefixes"}])
+def test_blocks_land_in_place_and_rerun_is_silent(name, options):
+    before = layout(name)
+    session = FakeSession(before)
+    plan = fp.derive(TUNNELS, options)
+    run(session, plan)
+    assert_converged(session, plan, before)
+    writes = session.writes
+    assert run(session, plan) == []
+    assert session.writes == writes
+
+
+def test_defconf_exact_positions():
+    before = layout("defconf")
+    session = FakeSession(before)
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    rows = session.menus[FILTER]
+    labels = [menus.owner_key(menus.MENUS[FILTER], r) or r[".id"] for r in rows]
+    first_input_drop = labels.index("*2")
+    # dynamic dummy untouched at the top, input block after "accept established" and before "drop invalid"
+    assert labels[0] == DYNAMIC_DUMMY[".id"] and labels[1] == "*1"
+    assert labels[2:first_input_drop] == [k for k in plan.keys("filter") if plan.blocks[k] == "input"]
+    fasttrack = labels.index("*8")
+    assert labels[fasttrack - 2:fasttrack] == ["fw-fwd-ipsec-in", "fw-fwd-ipsec-out"]
+    assert labels[fasttrack + 1] == "*9"  # foreign accept established stays right after fasttrack
+    assert labels[labels.index("*A") - 2:labels.index("*A")] == ["fw-fwd-established", "fw-fwd-invalid"]
+    nat = [menus.owner_key(menus.MENUS[NAT], r) or r[".id"] for r in session.menus[NAT]]
+    assert nat == ["fw-nat-bypass", "*1"]
+
+
+def test_dynamic_rule_is_never_a_place_before_target():
+    session = FakeSession(layout("dynamic-only"))
+    operations = run(session, fp.derive(TUNNELS))
+    assert all(op.before != DYNAMIC_DUMMY[".id"] for op in operations)
+    assert session.menus[FILTER][0] == DYNAMIC_DUMMY
+
+
+def test_forward_state_block_goes_after_fasttrack_even_when_a_drop_precedes_it():
+    session = FakeSession(layout("drop-first"))
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    labels = [menus.owner_key(menus.MENUS[FILTER], r) or r[".id"] for r in session.menus[FILTER]]
+    assert labels.index("fw-fwd-ipsec-in") < labels.index("*1")      # before the foreign forward drop
+    assert labels.index("fw-fwd-established") > labels.index("*3")   # after fasttrack
+    assert labels.index("fw-in-ike-established") < labels.index("*2")  # before the input reject
+
+
+def test_foreign_drop_inserted_above_the_block_is_fixed_with_few_moves():
+    session = FakeSession(layout("defconf"))
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    # the operator inserts a drop at the top of input, above our block
+    rows = session.menus[FILTER]
+    rows.insert(1, {".id": "*99", "chain": "input", "action": "drop", "src-address": "198.18.0.0/15"})
+    snapshot = copy.deepcopy(session.menus)
+    operations = run(session, plan)
+    in_block = [k for k in plan.blocks if plan.blocks[k] == "input"]
+    assert [op.action for op in operations] == ["move"] * len(in_block)
+    assert all(op.before == "*99" for op in operations)
+    assert_converged(session, plan, snapshot)
+    assert run(session, plan) == []
+
+
+def test_deleted_and_overridden_leave_foreign_rules_alone():
+    before = layout("defconf-extra")
+    session = FakeSession(before)
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    smaller = fp.derive(TUNNELS[:1], {"mss": "none"})
+    run(session, smaller, "overridden")
+    assert_converged(session, smaller, before)
+    assert all(r.get("protocol") != "ipsec-ah" or r["action"] == "drop" for r in session.menus[FILTER])
+    run(session, smaller, "deleted")
+    for path, rows in before.items():
+        assert session.menus[path] == rows
+
+
+def test_replaced_restores_a_hand_edited_rule():
+    session = FakeSession(layout("defconf"))
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    rule = next(r for r in session.menus[FILTER] if r.get("comment", "").startswith("ipsecfleet:fw-in-ike-new"))
+    rule["limit"] = "1000,1000:packet"
+    rule["log"] = "true"
+    operations = run(session, plan, "replaced")
+    assert [(op.action, op.key) for op in operations] == [("set", "fw-in-ike-new")]
+    assert rule["limit"] == "10,5:packet" and rule.get("log") in (None, "no", "false")
+
+
+def test_misplaced_rule_inside_a_block_is_reordered_not_readded():
+    session = FakeSession(layout("defconf"))
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    rows = session.menus[FILTER]
+    index = next(i for i, r in enumerate(rows) if r.get("comment", "").startswith("ipsecfleet:fw-in-esp "))
+    rows.insert(1, rows.pop(index))  # still above the first input drop, but out of plan order
+    operations = run(session, plan)
+    assert [op.action for op in operations] == ["move"]
+    assert run(session, plan) == []
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_foreign_layouts(seed):
+    rng = random.Random(seed)
+    chains = {FILTER: ["input", "forward", "blacklist"], NAT: ["srcnat", "dstnat"], RAW: ["prerouting"],
+              MANGLE: ["forward", "prerouting"]}
+    actions = {FILTER: ["accept", "drop", "reject", "jump", "log", "fasttrack-connection", "passthrough"],
+               NAT: ["masquerade", "src-nat", "dst-nat", "accept", "jump"], RAW: ["accept", "drop", "notrack"],
+               MANGLE: ["mark-connection", "accept", "change-mss", "jump"]}
+    before = {}
+    for path in chains:
+        rows = [dict(DYNAMIC_DUMMY)] if path == FILTER and rng.random() < 0.7 else []
+        for n in range(rng.randint(0, 12)):
+            row = {".id": "*%X" % (n + 1), "chain": rng.choice(chains[path]), "action": rng.choice(actions[path])}
+            if row["action"] == "jump":
+                row["jump-target"] = "blacklist"
+            if rng.random() < 0.2:
+                row["disabled"] = "true"
+            if path == MANGLE and rng.random() < 0.3:
+                row["passthrough"] = "false"
+            rows.append(row)
+        before[path] = rows
+    session = FakeSession(before)
+    plan = fp.derive(TUNNELS, rng.choice([{}, {"fasttrack_bypass": "accept", "nat_bypass": "prefixes"}]))
+    run(session, plan)
+    assert_converged(session, plan, before)
+    assert run(session, plan) == []
+
+
+def test_rule_with_wrong_block_is_refused():
+    plan = fp.derive(TUNNELS)
+    plan.blocks["fw-in-esp"] = "forward-ipsec"
+    with pytest.raises(fpl.PlacementError):
+        fpl.plan_all({}, plan.sections, plan.blocks, "merged")
+
+
+def test_simulate_matches_the_session():
+    before = layout("defconf-extra")
+    session = FakeSession(before)
+    plan = fp.derive(TUNNELS)
+    rows = dict((path, session.read(path)) for path in fpl.FIREWALL_PATHS)
+    operations = fpl.plan_all(rows, plan.sections, plan.blocks, "merged")
+    simulated = fpl.final_rows(rows, operations)
+    run(session, plan)
+    for path in fpl.FIREWALL_PATHS:
+        strip = lambda rs: [dict((k, v) for k, v in r.items() if k != ".id") for r in rs]
+        assert strip(simulated[path]) == strip(session.menus.get(path, []))
