@@ -304,8 +304,10 @@ class Lab:
     def _save(self, name):
         path = self.snapshot_path(name)
         tmp = path + ".tmp"
+        # json.dumps uses the C encoder; json.dump to a file would not
+        text = json.dumps(self.services[name].router.snapshot(), separators=(",", ":"))
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.services[name].router.snapshot(), handle, sort_keys=True)
+            handle.write(text)
         os.replace(tmp, path)
 
     def save_now(self):

@@ -119,7 +119,15 @@ def encode_word(word):
 
 def encode_sentence(words):
     """Encode words (str or bytes) followed by the zero-length terminator."""
-    return b"".join(encode_word(w) for w in words) + b"\x00"
+    out = bytearray()
+    for word in words:
+        data = word.encode(WORD_ENCODING) if isinstance(word, str) else bytes(word)
+        size = len(data)
+        # short words (nearly all of them) skip the general length encoder
+        out += bytes((size,)) if size < 0x80 else encode_length(size)
+        out += data
+    out.append(0)
+    return bytes(out)
 
 
 class SentenceDecoder:
