@@ -405,7 +405,10 @@ class Router(Store):
                 if name in SENSITIVE and not show_sensitive:
                     continue
                 default = sch.defaults.get(name)
-                if item.builtin or sch.singleton or path in ("/ip/service", "/interface/ethernet"):
+                if sch.singleton:
+                    if value == default and not verbose:
+                        continue
+                elif item.builtin or path in ("/ip/service", "/interface/ethernet"):
                     builtin_default = self._factory_value(path, item, name)
                     if value == builtin_default and not verbose:
                         continue

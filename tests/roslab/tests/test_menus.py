@@ -1,0 +1,343 @@
+"""roslab.menus: built-in items, the fasttrack counter rule, GRE ipsec-secret, references, /interface,
+/export, runtime hooks and persistence."""
+
+import json
+
+import pytest
+
+from roslab import schema
+from roslab.errors import RosFatal, RosTrap
+from roslab.menus import FASTTRACK_COMMENT, build_router
+
+IPSEC = "/ip/ipsec/"
+FILTER = "/ip/firewall/filter"
+
+
+@pytest.fixture
+def router():
+    return build_router("hub", interfaces=[{"name": "ether1"}, {"name": "ether2"}],
+                        addresses=[{"address": "198.51.100.1/24", "interface": "ether1"}])
+
+
+def run(router, command, queries=(), **attrs):
+    return router.execute(command, attrs, list(queries))
+
+
+def add(router, menu, **attrs):
+    return router.execute(menu + "/add", attrs, []).done["ret"]
+
+
+def rows(router, menu, queries=(), **attrs):
+    return router.execute(menu + "/print", attrs, list(queries)).rows
+
+
+def trap_of(router, command, **attrs):
+    with pytest.raises(RosTrap) as err:
+        router.execute(command, attrs, [])
+    return err.value
+
+
+# --- built-ins (spec §7) -----------------------------------------------------------------------
+def test_default_profile_has_export_values(router):
+    (row,) = rows(router, IPSEC + "profile")
+    assert row["name"] == "default" and row["default"] == "true"
+    assert (row["dpd-interval"], row["dpd-maximum-failures"]) == ("2m", "5")
+    assert row["enc-algorithm"] == "aes-128,3des" and row["dh-group"] == "modp2048,modp1024"
+    assert row["hash-algorithm"] == "sha1" and row["lifetime"] == "1d" and row["nat-traversal"] == "true"
+    assert row["ppk"] == "no"
+
+
+def test_new_profile_gets_schema_defaults(router):
+    add(router, IPSEC + "profile", name="p")
+    row = rows(router, IPSEC + "profile", ["name=p"])[0]
+    assert (row["dpd-interval"], row["dpd-maximum-failures"], row["default"]) == ("8s", "4", "false")
+
+
+def test_ppk_absent_before_7_21():
+    old = build_router("old", version="7.20.8")
+    assert "ppk" not in rows(old, IPSEC + "profile")[0]
+    assert trap_of(old, IPSEC + "profile/add", name="x", ppk="psk").message == "unknown parameter ppk"
+
+
+def test_other_builtins(router):
+    (proposal,) = rows(router, IPSEC + "proposal")
+    assert proposal["name"] == "default" and proposal["pfs-group"] == "modp1024"
+    assert proposal["enc-algorithms"] == "aes-256-cbc,aes-192-cbc,aes-128-cbc"
+    (group,) = rows(router, IPSEC + "policy/group")
+    assert group["name"] == "default"
+    (template,) = rows(router, IPSEC + "policy")
+    assert template["template"] == "true" and template["src-address"] == "::/0"
+    assert template["dst-address"] == "::/0" and template["group"] == "default"
+    (mode,) = rows(router, IPSEC + "mode-config")
+    assert mode["name"] == "request-only" and mode["use-responder-dns"] == "exclusively"
+    (settings,) = rows(router, IPSEC + "settings")
+    assert settings == {"accounting": "true", "interim-update": "0s", "xauth-use-radius": "false",
+                        "ddos-cookie-threshold": "20"}
+    services = dict((r["name"], r["port"]) for r in rows(router, "/ip/service"))
+    assert services["api"] == "8728" and services["api-ssl"] == "8729"
+    assert [r["name"] for r in rows(router, "/user")] == ["admin"]
+    assert "password" not in rows(router, "/user")[0]
+
+
+def test_settings_before_7_22_have_no_ddos_cookie_threshold():
+    assert "ddos-cookie-threshold" not in rows(build_router("r", version="7.21.5"), IPSEC + "settings")[0]
+
+
+def test_default_items_cannot_be_removed(router):
+    for menu in ("profile", "proposal", "policy/group"):
+        err = trap_of(router, IPSEC + menu + "/remove", **{".id": "default"})
+        assert err.message.startswith("failure:")       # UNCONFIRMED text: class only
+    template = rows(router, IPSEC + "policy")[0][".id"]
+    assert trap_of(router, IPSEC + "policy/remove", **{".id": template}).message.startswith("failure:")
+    # but they can be changed (real exports: set [ find default=yes ] dpd-interval=2m ...)
+    run(router, IPSEC + "profile/set", **{".id": "default", "lifetime": "8h"})
+    assert rows(router, IPSEC + "profile")[0]["lifetime"] == "8h"
+
+
+def test_system_resource_reports_version():
+    for version in ("7.12.2", "7.22.2", "7.24"):
+        r = build_router("r", version=version)
+        (row,) = rows(r, "/system/resource")
+        assert row["version"] == "%s (stable)" % version
+        assert ".id" not in row
+
+
+def test_identity_menu(router):
+    assert rows(router, "/system/identity") == [{"name": "hub"}]
+    run(router, "/system/identity/set", name="hub2")
+    assert rows(router, "/system/identity") == [{"name": "hub2"}]
+
+
+# --- fasttrack counter rule (spec §3) ---------------------------------------------------------------
+def test_fasttrack_dummy_rule(router):
+    (rule,) = rows(router, FILTER)
+    assert rule["comment"] == FASTTRACK_COMMENT and rule["dynamic"] == "true"
+    assert rule["chain"] == "forward" and rule["action"] == "passthrough"
+    first = add(router, FILTER, chain="input")
+    err = trap_of(router, FILTER + "/remove", **{".id": rule[".id"]})
+    assert err.message == "cannot remove builtin"
+    assert trap_of(router, FILTER + "/move", numbers=rule[".id"], destination=first).message == "cannot move builtin"
+    # nothing may be placed before it
+    assert trap_of(router, FILTER + "/move", numbers=first, destination=rule[".id"]).category is None
+    with pytest.raises(RosTrap):
+        add(router, FILTER, chain="input", **{"place-before": rule[".id"]})
+    with pytest.raises(RosTrap):
+        run(router, FILTER + "/set", **{".id": rule[".id"], "comment": "x"})
+    assert rows(router, FILTER)[0][".id"] == rule[".id"]
+
+
+# --- references (identity/policy peer=) ----------------------------------------------------------
+def test_identity_and_policy_need_existing_peer(router):
+    err = trap_of(router, IPSEC + "identity/add", peer="spoke1", secret="s")
+    assert (err.message, err.category) == ("input does not match any value of peer", 1)
+    add(router, IPSEC + "peer", name="spoke1", address="198.51.100.2")
+    add(router, IPSEC + "identity", peer="spoke1", secret="s")
+    add(router, IPSEC + "policy", peer="spoke1", tunnel="yes", **{"src-address": "10.10.0.0/24",
+                                                                  "dst-address": "10.20.0.0/24"})
+    # the peer is still named: removal refused (text UNCONFIRMED, a trap all the same)
+    err = trap_of(router, IPSEC + "peer/remove", **{".id": "spoke1"})
+    assert err.message.startswith("failure:")
+    assert rows(router, IPSEC + "peer", ["name=spoke1"])
+
+
+def test_removing_peer_and_its_users_together(router):
+    peer = add(router, IPSEC + "peer", name="p", address="198.51.100.2")
+    ident = add(router, IPSEC + "identity", peer="p", secret="s")
+    run(router, IPSEC + "identity/remove", **{".id": ident})
+    run(router, IPSEC + "peer/remove", **{".id": peer})
+    assert rows(router, IPSEC + "peer") == []
+
+
+def test_rename_follows_references(router):
+    add(router, IPSEC + "profile", name="prof")
+    add(router, IPSEC + "peer", name="p", address="198.51.100.2", profile="prof")
+    add(router, IPSEC + "identity", peer="p", secret="s")
+    run(router, IPSEC + "profile/set", numbers="prof", name="prof2")
+    run(router, IPSEC + "peer/set", numbers="p", name="p2")
+    assert rows(router, IPSEC + "peer")[0]["profile"] == "prof2"
+    assert rows(router, IPSEC + "identity")[0]["peer"] == "p2"
+
+
+def test_peer_unique_by_address_and_exchange_mode(router):
+    add(router, IPSEC + "peer", name="a", address="198.51.100.2")
+    add(router, IPSEC + "peer", name="b", address="198.51.100.2", **{"exchange-mode": "ike2"})
+    err = trap_of(router, IPSEC + "peer/add", name="c", address="198.51.100.2/32")
+    assert err.message.startswith("failure:")
+
+
+def test_identity_my_id_forms(router):
+    add(router, IPSEC + "peer", name="p", address="198.51.100.2")
+    add(router, IPSEC + "identity", peer="p", **{"my-id": "fqdn:hub.example", "remote-id": "ignore"})
+    err = trap_of(router, IPSEC + "identity/add", peer="p", **{"my-id": "bogus"})
+    assert err.message == "input does not match any value of my-id"
+
+
+def test_duplicate_policy_is_flagged_invalid(router):
+    a = add(router, IPSEC + "policy", **{"src-address": "10.10.0.0/24", "dst-address": "10.20.0.0/24"})
+    b = add(router, IPSEC + "policy", **{"src-address": "10.10.0.0/24", "dst-address": "10.20.0.0/24"})
+    flags = dict((r[".id"], r["invalid"]) for r in rows(router, IPSEC + "policy"))
+    assert flags[a] == "false" and flags[b] == "true"
+
+
+# --- GRE/IPIP/EoIP ipsec-secret (spec §4) -----------------------------------------------------------
+@pytest.mark.parametrize("menu,protocol,extra", [
+    ("/interface/gre", "gre", {}), ("/interface/ipip", "ipencap", {}),
+    ("/interface/eoip", "gre", {"tunnel-id": "7"}),
+])
+def test_tunnel_ipsec_secret_creates_dynamic_objects(router, menu, protocol, extra):
+    attrs = dict({"name": "t1", "remote-address": "198.51.100.2", "local-address": "198.51.100.1",
+                  "ipsec-secret": "s3cret", "allow-fast-path": "no"}, **extra)
+    tunnel = add(router, menu, **attrs)
+    (peer,) = rows(router, IPSEC + "peer")
+    assert peer["dynamic"] == "true" and peer["address"] == "198.51.100.2/32"
+    (ident,) = rows(router, IPSEC + "identity")
+    assert ident["dynamic"] == "true" and ident["peer"] == peer["name"] and ident["secret"] == "s3cret"
+    policy = [r for r in rows(router, IPSEC + "policy") if r["dynamic"] == "true"][0]
+    assert policy["protocol"] == protocol and policy["tunnel"] == "false"
+    assert policy["src-address"] == "198.51.100.1/32" and policy["dst-address"] == "198.51.100.2/32"
+    # not removable or changeable directly
+    for sub, item in (("peer", peer), ("identity", ident), ("policy", policy)):
+        assert trap_of(router, IPSEC + sub + "/remove", **{".id": item[".id"]}).message.startswith("failure:")
+    assert trap_of(router, IPSEC + "peer/set", **{".id": peer[".id"], "comment": "x"}).message.startswith("failure:")
+    # updated with the tunnel
+    run(router, menu + "/set", **{".id": tunnel, "remote-address": "198.51.100.3"})
+    assert rows(router, IPSEC + "peer")[0]["address"] == "198.51.100.3/32"
+    run(router, menu + "/set", **{".id": tunnel, "!ipsec-secret": ""})
+    assert rows(router, IPSEC + "peer") == [] and rows(router, IPSEC + "identity") == []
+    run(router, menu + "/set", **{".id": tunnel, "ipsec-secret": "again"})
+    assert len(rows(router, IPSEC + "identity")) == 1
+    # removed with the tunnel
+    run(router, menu + "/remove", **{".id": tunnel})
+    assert rows(router, IPSEC + "peer") == [] and rows(router, IPSEC + "identity") == []
+    assert [r["template"] for r in rows(router, IPSEC + "policy")] == ["true"]
+
+
+def test_tunnel_needs_remote_address(router):
+    err = trap_of(router, "/interface/gre/add", name="g")
+    assert "remote-address" in err.message
+
+
+# --- /interface view ----------------------------------------------------------------------------
+def test_interface_view(router):
+    add(router, "/interface/gre", name="gre1", **{"remote-address": "198.51.100.2"})
+    view = dict((r["name"], r) for r in rows(router, "/interface"))
+    assert view["ether1"]["type"] == "ether" and view["gre1"]["type"] == "gre-tunnel"
+    run(router, "/interface/set", numbers="gre1", comment="to spoke")
+    assert rows(router, "/interface/gre")[0]["comment"] == "to spoke"
+    run(router, "/interface/disable", **{".id": view["ether2"][".id"]})
+    assert rows(router, "/interface/ethernet", ["name=ether2"])[0]["disabled"] == "true"
+    err = trap_of(router, "/ip/address/add", address="10.0.0.1/24", interface="ether9")
+    assert err.message == "input does not match any value of interface"
+    add(router, "/ip/address", address="10.0.0.1/24", interface="gre1")
+
+
+def test_interface_lists(router):
+    add(router, "/interface/list", name="WAN")
+    add(router, "/interface/list/member", list="WAN", interface="ether1")
+    err = trap_of(router, "/interface/list/member/add", list="LAN", interface="ether1")
+    assert err.message == "input does not match any value of list"
+    assert "all" in [r["name"] for r in rows(router, "/interface/list")]
+
+
+def test_ip_address_network(router):
+    (row,) = rows(router, "/ip/address")
+    assert row["address"] == "198.51.100.1/24" and row["network"] == "198.51.100.0"
+    assert row["interface"] == "ether1"
+
+
+# --- /export -----------------------------------------------------------------------------------------
+def test_export(router):
+    add(router, IPSEC + "profile", name="ike2-aes", **{"enc-algorithm": "aes-256", "dh-group": "ecp256"})
+    add(router, IPSEC + "peer", name="spoke1", address="198.51.100.2", profile="ike2-aes",
+        **{"exchange-mode": "ike2"})
+    add(router, IPSEC + "identity", peer="spoke1", secret="topsecret", comment="two words")
+    add(router, FILTER, chain="input", protocol="udp", **{"dst-port": "500,4500"})
+    add(router, "/interface/gre", name="gre1", **{"remote-address": "198.51.100.2", "ipsec-secret": "x",
+                                                  "allow-fast-path": "no"})
+    run(router, IPSEC + "profile/set", **{".id": "default", "lifetime": "8h"})
+    text = router.execute("/export", {}, []).done["ret"]
+    assert "/ip ipsec profile\nset [ find default=yes ] lifetime=8h\nadd dh-group=ecp256 enc-algorithm=aes-256 name=ike2-aes" in text
+    assert "/ip ipsec peer\nadd address=198.51.100.2/32 exchange-mode=ike2 name=spoke1 profile=ike2-aes" in text
+    assert 'add comment="two words" peer=spoke1' in text
+    assert "topsecret" not in text and "ipsec-secret" not in text
+    assert "/ip firewall filter\nadd chain=input dst-port=500,4500 protocol=udp" in text
+    assert FASTTRACK_COMMENT not in text        # dynamic items are not exported
+    assert "/system identity\nset name=hub" in text
+    assert "allow-fast-path=no" in text
+    assert "topsecret" in router.execute("/export", {"show-sensitive": ""}, []).done["ret"]
+    # file= writes a /file item
+    assert router.execute("/export", {"file": "backup"}, []).done == {}
+    (f,) = rows(router, "/file")
+    assert f["name"] == "backup.rsc" and "ike2-aes" in f["contents"]
+
+
+# --- runtime hooks, log, items -----------------------------------------------------------------------
+def test_runtime_rows_and_props(router):
+    router.set_runtime_rows(IPSEC + "active-peers", [
+        {"remote-address": "198.51.100.2", "state": "established", "side": "initiator"}])
+    (peer,) = rows(router, IPSEC + "active-peers")
+    assert peer["state"] == "established" and peer[".id"].startswith("*")
+    assert trap_of(router, IPSEC + "active-peers/add", state="x").message == "no such command"
+    policy = add(router, IPSEC + "policy", **{"src-address": "10.10.0.0/24", "dst-address": "10.20.0.0/24"})
+    router.set_runtime_props(IPSEC + "policy", policy, {"ph2-state": "established", "active": "true"})
+    row = rows(router, IPSEC + "policy", [".id=" + policy])[0]
+    assert row["ph2-state"] == "established" and row["active"] == "true"
+    router.set_runtime_props(IPSEC + "statistics", None, {"in-errors": 3})
+    assert rows(router, IPSEC + "statistics")[0]["in-errors"] == "3"
+
+
+def test_log_and_clock(router):
+    router.clock = 3725
+    router.log("ipsec,error", "phase1 negotiation failed due to time up")
+    (entry,) = rows(router, "/log", ["topics=ipsec,error"])
+    assert entry == {".id": entry[".id"], "time": "01:02:05", "topics": "ipsec,error",
+                     "message": "phase1 negotiation failed due to time up"}
+    assert rows(router, "/system/resource")[0]["uptime"] == "1h2m5s"
+
+
+def test_items_reads_in_process(router):
+    add(router, IPSEC + "peer", name="p", address="198.51.100.2")
+    (peer,) = router.items(IPSEC + "peer")
+    assert peer["name"] == "p" and ".id" in peer
+    assert [i["name"] for i in router.items("/interface")] == ["ether1", "ether2"]
+
+
+# --- login, quit ----------------------------------------------------------------------------------
+def test_login(router):
+    assert router.login("admin", "")
+    assert not router.login("admin", "wrong") and not router.login("root", "")
+    run(router, "/user/set", numbers="admin", password="pw")
+    assert router.login("admin", "pw") and not router.login("admin", "")
+    with pytest.raises(RosFatal):
+        router.execute("/quit", {}, [])
+
+
+# --- persistence --------------------------------------------------------------------------------------
+def test_snapshot_restore_reset_and_on_change(router):
+    changes = []
+    router.on_change(lambda r, path: changes.append(path))
+    add(router, IPSEC + "peer", name="p", address="198.51.100.2")
+    add(router, "/ip/firewall/address-list", list="l", address="10.0.0.1")
+    add(router, "/ip/firewall/address-list", list="l", address="10.0.0.2", timeout="1h")
+    assert changes == [IPSEC + "peer", "/ip/firewall/address-list", "/ip/firewall/address-list"]
+    router.log("system,info", "x")
+    router.set_runtime_rows(IPSEC + "active-peers", [{"state": "established"}])
+    snap = json.loads(json.dumps(router.snapshot()))      # JSON-able
+    other = build_router("hub", interfaces=[{"name": "ether1"}, {"name": "ether2"}])
+    other.restore(snap)
+    assert [r["name"] for r in rows(other, IPSEC + "peer")] == ["p"]
+    assert [r["address"] for r in rows(other, "/ip/firewall/address-list")] == ["10.0.0.1"]
+    assert rows(other, "/log") == [] and rows(other, IPSEC + "active-peers") == []
+    new_id = add(other, IPSEC + "peer", name="q", address="198.51.100.3")
+    assert new_id not in [r[".id"] for r in rows(router, IPSEC + "peer")]    # counter restored too
+    other.reset()
+    assert rows(other, IPSEC + "peer") == []
+    assert rows(other, IPSEC + "profile")[0]["name"] == "default"
+    assert [r["name"] for r in rows(other, "/interface/ethernet")] == ["ether1", "ether2"]
+    assert other.login("admin", "")
+
+
+def test_unemulated_but_real_menu_is_distinguished(router):
+    assert schema.routeros_has_path("/ip/dns")
+    err = trap_of(router, "/ip/dns/print")
+    assert err.message != "no such command prefix" and err.category == 0
