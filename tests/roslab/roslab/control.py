@@ -347,6 +347,15 @@ class Lab:
             return fn(*args)
         return self._submit(wrapper())
 
+    def call(self, fn, *args):
+        """Run ``fn(*args)`` on the lab loop and return its result: the thread-safe way for tests
+        and the fabric to read or change routers while clients are connected."""
+        return self._call(fn, *args)
+
+    @property
+    def loop(self):
+        return self._loop
+
     def _service(self, name):
         try:
             return self.services[name]

@@ -167,3 +167,32 @@ def test_empty_reply_only_from_7_18(make_lab, connect):
         finally:
             api.close()
     assert wire == {"old": [["!done"]], "new": [["!empty"], ["!done"]]}
+
+
+
+def test_real_configuration_survives_lab_restart(make_lab, connect, tmp_path):
+    state = tmp_path / "restart"
+    topology = {"routers": {"edge": {"version": "7.22.2"}}}
+    lab = make_lab(topology, state_dir=state, api_ssl=False)
+    api = connect(lab, "edge")
+    item = api.path("/ip/ipsec/profile").add(name="strong", **{"enc-algorithm": "aes-256"})
+    api.close()
+    lab.stop()
+    again = make_lab(topology, state_dir=state, api_ssl=False)
+    api = connect(again, "edge")
+    try:
+        rows = tuple(api.path("/ip/ipsec/profile").select(Key(".id"), Key("enc-algorithm"))
+                     .where(Key("name") == "strong"))
+        assert rows == ({".id": item, "enc-algorithm": "aes-256"},)
+    finally:
+        api.close()
+
+
+def test_many_real_routers_answer(make_lab, connect):
+    lab = make_lab(routers=100, api_ssl=False)
+    for name in ("r1", "r50", "r100"):
+        api = connect(lab, name)
+        try:
+            assert [g["name"] for g in api.path("/ip/ipsec/policy/group")] == ["default"]
+        finally:
+            api.close()

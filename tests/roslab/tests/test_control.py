@@ -320,3 +320,9 @@ def _wait(predicate, timeout=5.0):
             return False
         time.sleep(0.02)
     return True
+
+
+def test_call_runs_on_the_lab_loop(lab):
+    import threading
+    assert lab.call(threading.current_thread).name == "roslab-loop"
+    assert lab.call(lambda: lab.router("hub").config) == {}
