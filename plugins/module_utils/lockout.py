@@ -46,6 +46,7 @@ _NOT_MATCHERS = frozenset((
 _DROP_ACTIONS = frozenset(("drop", "reject", "tarpit"))
 _CONTINUE_ACTIONS = frozenset(("passthrough", "log", "add-src-to-address-list", "add-dst-to-address-list",
                                "fasttrack-connection"))
+_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 _PROTOCOL_NUMBERS = {"tcp": "6", "udp": "17", "icmp": "1", "ipsec-esp": "50", "ipsec-ah": "51", "gre": "47"}
 
 
@@ -190,6 +191,9 @@ def _match_one(name, value, packet, lists):
         result = _prefix_match(source.network, body)
     elif name == "dst-address":
         result = _prefix_match(source.dst_address, body)
+        if result is None and source.dst_address is None and not source.network.is_loopback \
+                and all(net.version == 4 and net.subnet_of(_LOOPBACK) for net in (_networks(body) or [_LOOPBACK.supernet()])):
+            result = False  # RouterOS drops packets to 127/8 from outside the router as martians
     elif name == "src-address-list":
         result = lists.contains(body, source.network)
     elif name == "dst-address-list":
