@@ -188,7 +188,10 @@ def _arg_from_desc(name, desc, values, negatable):
         return Arg(name, "bool")
     match = _DESC_ENUM.match(desc)
     if match:
-        return Arg(name, "enum-list" if match.group(2) else "enum", values=match.group(1).split("|"))
+        listed = match.group(1).split("|")
+        # completions may add words desc does not spell (certificate trust-store `all`)
+        listed += [v for v in values if v not in listed]
+        return Arg(name, "enum-list" if match.group(2) else "enum", values=listed)
     match = _DESC_TIME.match(desc)
     if match or "time interval" in desc:
         lo = parse_time(match.group(1)) if match and match.group(1) else None

@@ -1,0 +1,150 @@
+"""The lab's menus, argument names and allowed values agree with RouterOS's own /console/inspect trees.
+
+Reads the original trees (not the lab's generated table) from ``/work/shared/reference`` or
+``../shared/reference`` relative to the repository root; skips, saying so, where they are absent.
+"""
+
+import json
+import os
+
+import pytest
+
+from roslab import schema
+from roslab.errors import RosTrap
+from roslab.menus import build_router
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+CANDIDATES = ["/work/shared/reference", os.path.join(REPO_ROOT, "..", "shared", "reference")]
+REFERENCE = next((p for p in CANDIDATES if os.path.isdir(os.path.join(p, "routeros-inspect"))), None)
+pytestmark = pytest.mark.skipif(REFERENCE is None, reason="RouterOS inspect trees not found in %s" % CANDIDATES)
+
+TREE_FILES = {"7.22.2": "7.22.2-deep.json"}
+LAB_ONLY_ARGS = {"numbers", "copy-from", "place-before"}
+
+
+def _tree(version, cache={}):
+    if version not in cache:
+        name = TREE_FILES.get(version, version + ".json")
+        with open(os.path.join(REFERENCE, "routeros-inspect", name)) as f:
+            cache[version] = json.load(f)
+    return cache[version]
+
+
+def _node(tree, path):
+    node = tree
+    for part in path.strip("/").split("/"):
+        if part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _args(node, cmd):
+    return set(k for k, v in node.get(cmd, {}).items() if not k.startswith("_") and v.get("_type") == "arg")
+
+
+VERSIONS = schema.emulated_versions()
+MENUS = schema.emulated_menus()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_menu_presence_and_commands(version):
+    tree = _tree(version)
+    for path in MENUS:
+        node = _node(tree, path)
+        sch = schema.menu_schema(path, version)
+        real_commands = set(k for k, v in node.items() if isinstance(v, dict) and v.get("_type") == "cmd") \
+            if node else set()
+        if not real_commands:
+            assert sch is None or not sch.commands, path
+            continue
+        assert sch is not None, path
+        assert set(sch.commands) == real_commands, path
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_argument_names(version):
+    tree = _tree(version)
+    for path in MENUS:
+        node = _node(tree, path)
+        sch = schema.menu_schema(path, version)
+        if sch is None:
+            continue
+        real = (_args(node, "add") | _args(node, "set")) - LAB_ONLY_ARGS
+        assert set(sch.writable) == real, path
+        for name in sch.mandatory:
+            assert name in real, (path, name)
+        for name in sch.defaults:
+            assert name in real, (path, name)
+
+
+def _deep_values(path, arg):
+    node = _node(_tree("7.22.2"), path)
+    for cmd in ("add", "set"):
+        spec = node.get(cmd, {}).get(arg)
+        if spec and spec.get("_completion"):
+            return set(k for k, v in spec["_completion"].items() if v.get("style") != "syntax-meta")
+    return None
+
+
+def test_enum_values_match_deep_inspect():
+    for path in MENUS:
+        sch = schema.menu_schema(path, "7.22.2")
+        for arg in sch.arg_specs.values():
+            if arg.kind not in ("enum", "enum-list") or path == "/user":
+                continue
+            real = _deep_values(path, arg.name)
+            assert real is not None, (path, arg.name)
+            assert set(arg.values) == real, (path, arg.name)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_desc_enum_lists_per_version(version):
+    """Where inspect spells a value list in `desc` (dh-group, enc-algorithm), each version's own list."""
+    tree = _tree(version)
+    for path in MENUS:
+        sch = schema.menu_schema(path, version)
+        node = _node(tree, path)
+        if sch is None:
+            continue
+        for arg in sch.arg_specs.values():
+            desc = (node.get("add", {}).get(arg.name) or node.get("set", {}).get(arg.name) or {}).get("desc", "")
+            if arg.kind == "enum-list" and "|" in desc and "[," in desc:
+                listed = set(desc.split("[")[0].split("|"))
+                assert listed <= set(arg.values), (version, path, arg.name)
+                # anything beyond this version's list comes from the 7.22.2 completions
+                assert set(arg.values) - listed <= (_deep_values(path, arg.name) or set()), (version, path, arg.name)
+
+
+ENUM_MENUS = {
+    "/ip/ipsec/profile": {"name": "x"},
+    "/ip/ipsec/proposal": {"name": "x"},
+    "/ip/ipsec/peer": {"name": "x"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(ENUM_MENUS))
+def test_router_accepts_every_completed_value_and_refuses_others(path):
+    base = ENUM_MENUS[path]
+    sch = schema.menu_schema(path, "7.22.2")
+    for arg in sch.arg_specs.values():
+        if arg.kind not in ("enum", "enum-list"):
+            continue
+        for value in sorted(_deep_values(path, arg.name)):
+            router = build_router("r")
+            router.execute(path + "/add", dict(base, **{arg.name: value}), [])
+        router = build_router("r")
+        with pytest.raises(RosTrap) as err:
+            router.execute(path + "/add", dict(base, **{arg.name: "not-a-value"}), [])
+        assert err.value.message == "input does not match any value of %s" % arg.name
+
+
+def test_ipsec_argument_names_match_subset_schema():
+    """The 7.22.2 subset schema the fidelity spec ships agrees with the lab's IPsec argument names."""
+    with open(os.path.join(REFERENCE, "routeros-7.22.2-inspect-subset.json")) as f:
+        subset = json.load(f)["menus"]
+    for path, info in subset.items():
+        sch = schema.menu_schema(path, "7.22.2")
+        if sch is None or "add_args" not in info:
+            continue
+        assert set(info["add_args"]) - LAB_ONLY_ARGS <= set(sch.writable), path
