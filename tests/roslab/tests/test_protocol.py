@@ -345,3 +345,24 @@ def test_stop_closes_listener_and_connections(loop_thread, tmp_path):
     with ApiClient("127.0.0.1", port) as c2:
         assert c2.login()
     loop_thread.run(svc.stop())
+
+
+def test_client_leaving_during_a_delayed_command_is_harmless(loop_thread, service):
+    service.faults.delay = 0.3
+    c = ApiClient("127.0.0.1", service.api_port)
+    c.send("/login", "=name=admin", "=password=")
+    c.close()
+    time.sleep(0.5)
+    assert service.sessions == set() or all(s.closed for s in service.sessions)
+    service.faults.delay = 0
+    with ApiClient("127.0.0.1", service.api_port) as c2:
+        assert c2.login()
+
+
+def test_wait_for_api(service):
+    assert protocol.wait_for_api("127.0.0.1", service.api_port, timeout=2)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    free_port = probe.getsockname()[1]
+    probe.close()
+    assert not protocol.wait_for_api("127.0.0.1", free_port, timeout=0.3)
