@@ -365,8 +365,9 @@ def revert_script(rows_by_path):
 
     The subset used (and nothing else): per menu ``remove [find where comment~"<regex>"]`` and
     ``add <arg>=<value> ...`` (with ``place-before=<id>`` naming the next foreign, non-dynamic rule of
-    the current table, whose id the change never alters), then ``/system scheduler remove`` and
-    ``/system script remove`` of itself by name.
+    the current table, whose id the change never alters), then ``remove [find where name=...]`` of its
+    own scheduler and script in ``/system scheduler`` and ``/system script``. Each menu is entered on
+    a line of its own, so every ``[find]`` runs in the menu of its command.
     """
     lines = ["# ipsecfleet commit-confirm: restore the managed firewall rules as they were before the change"]
     for path in REVERT_MENUS:
@@ -390,8 +391,9 @@ def revert_script(rows_by_path):
                 if following is not None:
                     words.append("place-before=%s" % following)
             lines.append(" ".join(words))
-    lines.append('/system scheduler remove [find where name="%s"]' % REVERT_NAME)
-    lines.append('/system script remove [find where name="%s"]' % REVERT_NAME)
+    # menu context lines, so every [find] runs in its own menu whatever the interpreter's rule
+    lines.extend(["/system scheduler", 'remove [find where name="%s"]' % REVERT_NAME,
+                  "/system script", 'remove [find where name="%s"]' % REVERT_NAME])
     return "\n".join(lines) + "\n"
 
 

@@ -175,8 +175,8 @@ def test_revert_script_restores_owned_rules_in_place():
     assert "limit=10,5:packet" in add_ike
     assert not any("*FFFFFFFF" in line for line in lines)  # never targets the dynamic rule
     assert not any("defconf" in line for line in lines)     # foreign rules are not in the script
-    assert lines[-2:] == ['/system scheduler remove [find where name="ipsecfleet-fw-revert"]',
-                          '/system script remove [find where name="ipsecfleet-fw-revert"]']
+    assert lines[-4:] == ['/system scheduler', 'remove [find where name="ipsecfleet-fw-revert"]',
+                          '/system script', 'remove [find where name="ipsecfleet-fw-revert"]']
     assert next(line for line in lines if "fw-mss-out" in line).endswith("place-before=*41")
     # with no foreign rule after it (defconf has no mangle rules): a plain add (end of table)
     plain = lockout.revert_script(after(layout("defconf"), fp.derive(TUNNELS))).splitlines()

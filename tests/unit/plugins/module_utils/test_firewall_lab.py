@@ -1,0 +1,170 @@
+"""ipsec_firewall's runner against a roslab router that starts from the RouterOS v7 defconf firewall
+plus hand-made rules: placement, idempotence, lock-out refusal, commit-confirm arm/disarm, and the
+revert script run by the lab's RouterOS script interpreter."""
+import copy
+
+import pytest
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as fpl
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_runner, lockout, menus
+
+from test_firewall_layouts import ADDRESS_LIST, EXTRA_FILTER, EXTRA_LISTS, EXTRA_MANGLE, EXTRA_NAT, EXTRA_RAW, FILTER
+
+control = pytest.importorskip("roslab.control")
+librouteros = pytest.importorskip("librouteros")
+
+TOPOLOGY = {"routers": {"hub": {"version": "7.22.2", "interfaces": [{"name": "ether1"}, {"name": "ether2"}],
+                                "addresses": [{"address": "198.51.100.1/24", "interface": "ether1"},
+                                              {"address": "10.10.0.1/24", "interface": "ether2"}]}}}
+TUNNELS = [
+    {"peer_address": "198.51.100.11", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.11.0.0/24"]},
+    {"peer_address": "198.51.100.12", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.12.0.0/24"],
+     "enc_algorithms": ["aes-256-gcm"], "auth_algorithms": []},
+]
+FOREIGN = {FILTER: EXTRA_FILTER, "/ip/firewall/nat": EXTRA_NAT, "/ip/firewall/raw": EXTRA_RAW,
+           "/ip/firewall/mangle": EXTRA_MANGLE, ADDRESS_LIST: EXTRA_LISTS}
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    lab = control.Lab.from_topology(TOPOLOGY, base_port=0, state_dir=str(tmp_path), save_delay=0.05)
+    lab.start()
+    api = connect(lab)
+    try:
+        for path, rows in FOREIGN.items():
+            menu = api.path(*path.strip("/").split("/"))
+            for row in rows:
+                if row.get("dynamic") == "true":
+                    continue
+                # hw-offload exists only on hardware with switch-chip offload, not on CHR (7.22.2 inspect)
+                menu.add(**dict((k, v) for k, v in row.items() if k not in (".id", "hw-offload")))
+    finally:
+        api.close()
+    yield lab
+    lab.stop()
+
+
+def connect(lab):
+    return librouteros.connect(host="127.0.0.1", port=lab.ports["hub"]["api"], username="admin", password="",
+                               timeout=5)
+
+
+def params(**extra):
+    base = {"tunnels": copy.deepcopy(TUNNELS), "options": {}, "overrides": {}, "state": "merged",
+            "management_sources": [{"address": "10.10.0.0/24", "interface_lists": ["LAN"]}, "192.0.2.0/24"],
+            "management_ports": [8728, 8729, 22, 8291], "lockout_check": True, "confirm": True,
+            "confirm_timeout": "2m"}
+    base.update(extra)
+    return base
+
+
+def rows(lab, path):
+    return lab.router("hub").items(path)
+
+
+def firewall(lab):
+    return dict((path, rows(lab, path)) for path in fpl.FIREWALL_PATHS)
+
+
+def foreign(snapshot):
+    return dict((path, [r for r in rs if menus.owner_key(menus.MENUS[path], r) is None])
+                for path, rs in snapshot.items())
+
+
+def test_converge_idempotent_and_confirmed(lab):
+    before = firewall(lab)
+    result = firewall_runner.run(params(), lambda: connect(lab), diff=True)
+    assert result["changed"] and result["writes"] > 0 and result["confirmed"] is True
+    assert result["lockout"]["refused"] is False
+    after = firewall(lab)
+    assert foreign(after) == foreign(before)
+    assert after[FILTER][0]["comment"] == "special dummy rule to show fasttrack counters"
+    plan_blocks = firewall_runner._plan(params()).blocks
+    for path in fpl.FIREWALL_PATHS:
+        assert fpl.violations(after[path], plan_blocks) == []
+    # disarmed: neither scheduler nor script is left
+    assert not [r for r in rows(lab, "/system/scheduler") if r.get("name") == lockout.REVERT_NAME]
+    assert not [r for r in rows(lab, "/system/script") if r.get("name") == lockout.REVERT_NAME]
+    assert len(result["diff"]["after"]["filter"]) > len(result["diff"]["before"]["filter"]) == 0
+    again = firewall_runner.run(params(), lambda: connect(lab))
+    assert again["changed"] is False and again["writes"] == 0 and again["commands"] == []
+    assert firewall(lab) == after
+
+
+def test_check_mode_writes_nothing(lab):
+    before = firewall(lab)
+    result = firewall_runner.run(params(), lambda: connect(lab), check_mode=True)
+    assert result["changed"] and result["commands"] and result["writes"] == 0
+    assert firewall(lab) == before
+
+
+def test_lockout_is_refused_before_any_write(lab):
+    before = firewall(lab)
+    bad = params(overrides={"filter": [{"key": "in-drop-rest", "chain": "input", "action": "drop"}]},
+                 management_sources=[{"address": "10.10.0.0/24", "interface_lists": ["LAN"]}])
+    with pytest.raises(firewall_runner.FirewallError, match="fw-in-drop-rest"):
+        firewall_runner.run(bad, lambda: connect(lab))
+    assert firewall(lab) == before
+    assert not rows(lab, "/system/scheduler")
+
+
+def test_failed_reconnect_leaves_the_revert_armed_and_it_restores(lab):
+    firewall_runner.run(params(), lambda: connect(lab))
+    confirmed = firewall(lab)
+    calls = []
+
+    def flaky_connect():
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError("connection refused")
+        return connect(lab)
+
+    changed = params(options={"nat_bypass": "prefixes", "mss": "1300"},
+                     overrides={"filter": [{"key": "in-extra", "chain": "input", "action": "accept",
+                                            "protocol": "tcp", "dst_port": "8080"}]})
+    with pytest.raises(firewall_runner.FirewallError, match="will restore the previous managed firewall rules at"):
+        firewall_runner.run(changed, flaky_connect)
+    assert firewall(lab) != confirmed
+    scheduler = [r for r in rows(lab, "/system/scheduler") if r.get("name") == lockout.REVERT_NAME]
+    assert scheduler and scheduler[0]["interval"] in ("2m", "2m0s", "00:02:00")
+    # the scheduler fires: the lab runs the script like RouterOS would
+    from roslab import script
+    lab.call(script.run_script, lab.router("hub"), "/system script run %s" % lockout.REVERT_NAME)
+    restored = firewall(lab)
+    strip = lambda snapshot: dict((p, [dict((k, v) for k, v in r.items() if k not in (".id", "bytes", "packets"))
+                                       for r in rs]) for p, rs in snapshot.items())
+    assert strip(restored) == strip(confirmed)
+    assert not [r for r in rows(lab, "/system/scheduler") if r.get("name") == lockout.REVERT_NAME]
+    assert not [r for r in rows(lab, "/system/script") if r.get("name") == lockout.REVERT_NAME]
+
+
+def test_pending_revert_blocks_a_new_change(lab):
+    api = connect(lab)
+    try:
+        lockout.arm(api, "/system script remove [find where name=\"x\"]\n", 120)
+    finally:
+        api.close()
+    with pytest.raises(lockout.LockoutError, match="already armed"):
+        firewall_runner.run(params(), lambda: connect(lab))
+    assert [r for r in rows(lab, FILTER) if r.get("comment", "").startswith("ipsecfleet:")] == []
+
+
+def test_deleted_and_gathered(lab):
+    before = firewall(lab)
+    firewall_runner.run(params(), lambda: connect(lab))
+    gathered = firewall_runner.run(params(state="gathered"), lambda: connect(lab))["gathered"]
+    assert {item["comment"].split()[0] for item in gathered["address_lists"]} == {
+        "ipsecfleet:fw-peer-198.51.100.11", "ipsecfleet:fw-peer-198.51.100.12"}
+    firewall_runner.run(params(state="deleted", tunnels=None), lambda: connect(lab))
+    strip = lambda snapshot: dict((p, [dict((k, v) for k, v in r.items() if k not in ("bytes", "packets"))
+                                       for r in rs]) for p, rs in snapshot.items())
+    assert strip(firewall(lab)) == strip(before)
+
+
+def test_rendered_needs_no_router():
+    result = firewall_runner.run(params(state="rendered"), lambda: pytest.fail("rendered must not connect"))
+    lines = result["rendered"].splitlines()
+    assert "/ip firewall filter" in lines and "/ip firewall nat" in lines
+    assert any(line.startswith("add chain=input action=accept protocol=ipsec-esp") and "fw-in-esp " in line
+               for line in lines)
+    assert result["mss"] == 1382
