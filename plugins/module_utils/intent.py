@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -285,6 +286,16 @@ def _edit_distance(a, b):
 
 # --- addresses ------------------------------------------------------------------------------------
 
+# A hub's own prefixes and address are read once per tunnel: parse each text once.
+@functools.lru_cache(maxsize=65536)
+def _network(text):
+    return ipaddress.ip_network(text, strict=False), ipaddress.ip_interface(text).ip
+
+
+@functools.lru_cache(maxsize=65536)
+def _interface(text):
+    return ipaddress.ip_interface(text)
+
 def parse_prefix(scope, field, value):
     """A LAN prefix: ipaddress network, no host bits."""
     if _is_undefined(value):
@@ -293,12 +304,12 @@ def parse_prefix(scope, field, value):
         _fail(scope, field, "must be a prefix string like 10.1.0.0/24, got %s" % type(value).__name__)
     text = value.strip()
     try:
-        network = ipaddress.ip_network(text, strict=False)
+        network, address = _network(text)
     except ValueError:
         _fail(scope, field, "%r is not an IPv4/IPv6 prefix" % (value,))
     if "/" not in text:
         _fail(scope, field, "%r has no prefix length (write %s)" % (value, network))
-    if network.network_address != ipaddress.ip_interface(text).ip:
+    if network.network_address != address:
         _fail(scope, field, "%s has host bits set (did you mean %s?)" % (text, network))
     return network
 
@@ -311,7 +322,7 @@ def parse_address(scope, field, value):
         _fail(scope, field, "must be an IP address string, got %s" % type(value).__name__)
     text = value.strip()
     try:
-        interface = ipaddress.ip_interface(text)
+        interface = _interface(text)
     except ValueError:
         _fail(scope, field, "%r is not an IP address (DNS names are not supported)" % (value,))
     network = interface.network

@@ -211,6 +211,10 @@ def check_consistency(tunnels, plans):
                              for section in ("peers", "identities", "policies", "proposals"))
         indexed[host]["profiles"] = dict((p["name"], p) for p in plan.get("profiles", ()))
         indexed[host]["proposal_names"] = dict((p["name"], p) for p in plan.get("proposals", ()))
+        policies_by_tunnel = {}
+        for key, policy in indexed[host]["policies"].items():
+            policies_by_tunnel.setdefault(key.split("/")[1] if key else None, []).append(policy)
+        indexed[host]["policies_by_tunnel"] = policies_by_tunnel
     for t in tunnels:
         scope = intent_model.tunnel_scope(t.name, t.origin)
         try:
@@ -220,7 +224,7 @@ def check_consistency(tunnels, plans):
                 peer = idx["peers"]["peer/" + t.name]
                 identity = idx["identities"]["identity/" + t.name]
                 profile = idx["profiles"][peer["profile"]]
-                pols = [p for k, p in idx["policies"].items() if k.startswith("policy/%s/" % t.name)]
+                pols = idx["policies_by_tunnel"].get(t.name, [])
                 proposals = set(p["proposal"] for p in pols)
                 ends.append((host, peer, identity, profile, pols, [idx["proposal_names"][n] for n in proposals]))
         except KeyError as exc:
