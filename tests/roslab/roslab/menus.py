@@ -166,8 +166,7 @@ class Router(Store):
             item.props["uptime"] = schema.format_time(int(self.clock))
         elif path == "/system/clock":
             item = self.table(path).items[0]
-            seconds = int(self.clock) % 86400
-            item.props["time"] = "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+            item.props["time"] = self._time_of_day()
 
     # -- /interface: a view over the type menus --------------------------------------------------
     def all_items(self, path):
@@ -200,10 +199,6 @@ class Router(Store):
         return rows
 
     # -- validation and dynamic objects ---------------------------------------------------------
-    def _hook_check_write(self, path, sch, item):
-        if item.dynamic:
-            raise trap("cannot_change_dynamic")
-
     def _hook_check_remove(self, path, sch, item, batch):
         if path == FILTER and item.builtin:
             raise trap("cannot_remove_builtin")   # spec §3 (7.23.x capture)
@@ -235,6 +230,11 @@ class Router(Store):
             iface = ipaddress.ip_interface(item.props["address"])
             item.props["network"] = str(iface.network.network_address)
             item.props["actual-interface"] = item.props.get("interface", "")
+        if path == "/ip/firewall/address-list":
+            # spec §3: a timeout makes the entry dynamic (not saved)
+            if "timeout" in item.props:
+                item.props["dynamic"] = "true"
+            item.props.setdefault("creation-time", self._timestamp())
         if path in TUNNEL_MENUS:
             self._sync_tunnel_ipsec(path, item)
         if path == IPSEC + "policy":
@@ -318,9 +318,17 @@ class Router(Store):
             else:
                 target.props[name] = str(value)
 
-    def log(self, topics, message):
+    def _time_of_day(self):
         seconds = int(self.clock) % 86400
-        when = "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+        return "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+    def _timestamp(self):
+        # the lab's calendar starts 2026-01-01 (what /system/clock reports at clock 0)
+        days = int(self.clock) // 86400
+        return "2026-01-%02d %s" % (1 + days % 28, self._time_of_day())
+
+    def log(self, topics, message):
+        when = self._time_of_day()
         item = Item(self.new_id(), {"time": when, "topics": topics, "message": message})
         self.table("/log").items.append(item)
 

@@ -104,6 +104,8 @@ UNCONFIRMED_TEXTS = {
     "item_in_use": ("failure: %s is used by %s", None),
     # a place-before/move destination that is a builtin (the fasttrack counter rule): spec §3
     "bad_destination": ("failure: cannot move before builtin", None),
+    # inspect gives the limit (log-prefix "max length 31" from 7.21); the refusal text is not captured
+    "string_too_long": ("invalid value for argument %s", 1),
     # spec §1: count-only reply shape `=ret=N` is itself UNCONFIRMED (no text involved)
 }
 
@@ -178,6 +180,7 @@ def format_time(seconds):
 
 _DESC_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)\s+\(integer number\)")
 _DESC_TIME = re.compile(r"^([0-9:.a-z]*)\.\.([0-9:.a-z]*)\s+\(time interval\)")
+_DESC_MAXLEN = re.compile(r"max length (\d+)")
 _DESC_ENUM = re.compile(r"^([a-z0-9-]+(?:\|[a-z0-9-]+)+)(\[,\w+\*\])?$")
 
 
@@ -202,6 +205,9 @@ def _arg_from_desc(name, desc, values, negatable):
         return Arg(name, "num", lo=int(match.group(1)), hi=int(match.group(2)), extra=tuple(values))
     if "(IP address)" in desc and "prefix" not in desc:
         return Arg(name, "ip", extra=tuple(values))
+    match = _DESC_MAXLEN.search(desc)
+    if match:
+        return Arg(name, "string", hi=int(match.group(1)), negatable=negatable)
     return Arg(name, "string", negatable=negatable)
 
 
@@ -211,10 +217,10 @@ def _arg_from_desc(name, desc, values, negatable):
 _BOOL = "bool"
 _IPSEC = "/ip/ipsec/"
 _FW_COMMON_TYPES = {
-    "chain": "string", "action": "enum", "protocol": "string", "connection-state": "string",
-    "log": _BOOL, "log-prefix": "string", "disabled": _BOOL, "passthrough": _BOOL,
+    "chain": "string", "action": "enum", "protocol": "protocol", "connection-state": "enum-list",
+    "log": _BOOL, "disabled": _BOOL, "passthrough": _BOOL,
     "address-list-timeout": ("time", 0, 35 * 604800 + 3 * 86400 + 13 * 3600 + 13 * 60 + 56, "none-dynamic", "none-static"),
-    "ipsec-policy": "ipsec-policy", "src-address": "string", "dst-address": "string",
+    "ipsec-policy": "ipsec-policy", "src-address": "fw-address", "dst-address": "fw-address",
 }
 _FW_DEFAULTS = {"action": "accept", "log": "false", "log-prefix": "", "disabled": "false"}
 _FW_READONLY = {"bytes": "0", "packets": "0", "dynamic": "false", "invalid": "false"}
@@ -487,7 +493,12 @@ class MenuSchema(object):
             raise ValueError(spec)
         if spec in ("enum", "enum-list"):
             values = hand_values or (_DESC_ENUM.match(desc or "").group(1).split("|") if _DESC_ENUM.match(desc or "") else completions)
+            if not values:
+                # this menu's inspect offers no values for it (nat/raw connection-state): free text
+                return Arg(name, "string", negatable=negatable)
             return Arg(name, spec, values=values, negatable=negatable)
+        if spec == "protocol":
+            return Arg(name, spec, values=completions, negatable=negatable)
         if spec == "time":
             return _arg_from_desc(name, desc if desc and "time interval" in desc else "time interval", completions, negatable)
         return Arg(name, spec, negatable=negatable)
@@ -627,5 +638,20 @@ def check_value(arg, raw, lookup_ref):
             raise trap("invalid_value", arg.name)
         return raw
     if kind == "protocol":
+        if raw in arg.values or (re.fullmatch(r"\d+", raw) and int(raw) <= 255):
+            return raw
+        raise trap("no_match", arg.name)
+    if kind == "fw-address":
+        if "-" in raw:
+            parts = raw.split("-")
+            if len(parts) == 2 and all(_is_ip(p) for p in parts):
+                return raw
+            raise trap("invalid_value", arg.name)
+        try:
+            ipaddress.ip_network(raw, strict=False)
+        except ValueError:
+            raise trap("invalid_value", arg.name)
         return raw
+    if kind == "string" and arg.hi is not None and len(raw) > arg.hi:
+        raise trap("string_too_long", arg.name)
     return value

@@ -540,13 +540,14 @@ class Store(object):
         pass
 
     def _hook_check_write(self, path, sch, item):
-        if item.dynamic:
+        # items RouterOS derives from others (GRE ipsec-secret) or creates itself as dynamic
+        if item.owner is not None or (item.builtin and item.dynamic):
             raise trap("cannot_change_dynamic")
 
     def _hook_check_remove(self, path, sch, item, batch):
         if item.builtin:
             raise trap("cannot_remove_default")
-        if item.dynamic:
+        if item.owner is not None:
             raise trap("cannot_remove_dynamic")
         if sch.key and item.props.get(sch.key) is not None:
             for other_path, other, _ in self.referrers(path, item.props[sch.key]):

@@ -303,3 +303,53 @@ def test_place_before_on_unordered_menu_is_unknown(router):
     a = add(router, ALIST, list="l", address="10.0.0.1")
     err = trap_of(router, ALIST + "/add", list="l", address="10.0.0.2", **{"place-before": a})
     assert err.message == "unknown parameter place-before"
+
+
+# --- firewall matcher values ------------------------------------------------------------------------
+def test_firewall_protocol_names_and_numbers(router):
+    add(router, FILTER, chain="input", protocol="ipsec-esp")
+    add(router, FILTER, chain="input", protocol="50")
+    add(router, FILTER, chain="input", protocol="!tcp")
+    err = trap_of(router, FILTER + "/add", chain="input", protocol="esp")
+    assert (err.message, err.category) == ("input does not match any value of protocol", 1)
+    assert trap_of(router, FILTER + "/add", chain="input", protocol="256").message.endswith("protocol")
+
+
+def test_firewall_addresses(router):
+    add(router, FILTER, chain="forward", **{"src-address": "10.10.0.0/24", "dst-address": "!10.20.0.0/24"})
+    add(router, FILTER, chain="forward", **{"src-address": "10.10.0.1-10.10.0.9"})
+    err = trap_of(router, FILTER + "/add", chain="forward", **{"src-address": "10.10.0.300"})
+    assert err.message == "invalid value for argument src-address"
+
+
+def test_connection_state_list_and_negation(router):
+    add(router, FILTER, chain="forward", **{"connection-state": "established,related"})
+    add(router, FILTER, chain="forward", **{"connection-state": "!invalid"})
+    err = trap_of(router, FILTER + "/add", chain="forward", **{"connection-state": "established,bogus"})
+    assert err.message == "input does not match any value of connection-state"
+
+
+def test_ipsec_policy_matcher(router):
+    add(router, FILTER, chain="forward", **{"ipsec-policy": "in,ipsec"})
+    add(router, FILTER, chain="forward", **{"ipsec-policy": "out"})
+    assert trap_of(router, FILTER + "/add", chain="forward", **{"ipsec-policy": "sideways,ipsec"}).category == 1
+
+
+def test_log_prefix_length_limit_from_7_21():
+    long_prefix = "x" * 32
+    old = build_router("old", version="7.20.8")
+    old.execute(FILTER + "/add", {"chain": "input", "log-prefix": long_prefix}, [])
+    new = build_router("new", version="7.21.5")
+    with pytest.raises(RosTrap) as err:
+        new.execute(FILTER + "/add", {"chain": "input", "log-prefix": long_prefix}, [])
+    assert err.value.category == 1
+    new.execute(FILTER + "/add", {"chain": "input", "log-prefix": "x" * 31}, [])
+
+
+def test_address_list_timeout_makes_entry_dynamic(router):
+    ret = add(router, ALIST, list="l", address="10.0.0.1", timeout="1h")
+    (row,) = rows(router, ALIST)
+    assert row["dynamic"] == "true" and row["timeout"] == "1h" and "creation-time" in row
+    run(router, ALIST + "/set", **{".id": ret, "comment": "still editable"})
+    run(router, ALIST + "/remove", **{".id": ret})
+    assert rows(router, ALIST) == []
