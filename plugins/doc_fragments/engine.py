@@ -27,7 +27,7 @@ options:
     default: merged
   secret_update:
     description:
-      - What to do with a secret (identity O(config.identities[].secret)) when RouterOS does not print it,
+      - What to do with a secret (an identity's C(secret)) when RouterOS does not print it,
         for example for a user without the C(sensitive) policy. Readable secrets are always compared.
       - V(on_change) writes the secret whenever another argument of the same item changes.
       - V(always) writes it on every run (the task then always reports a change).

@@ -17,7 +17,7 @@ description:
   - O(config) is normally the output of the C(ipsecfleet.routeros.ipsec_plan) filter for the host.
   - Runs in-process on the controller through the action plugin of the same name.
 author:
-  - ipsecfleet maintainers
+  - ipsecfleet maintainers (@ipsecfleet)
 extends_documentation_fragment:
   - community.routeros.api
   - ipsecfleet.routeros.engine

@@ -19,7 +19,7 @@ description:
     their relative order is wrong, and the template and foreign policies never move.
   - Runs in-process on the controller through the action plugin of the same name.
 author:
-  - ipsecfleet maintainers
+  - ipsecfleet maintainers (@ipsecfleet)
 extends_documentation_fragment:
   - community.routeros.api
   - ipsecfleet.routeros.engine
