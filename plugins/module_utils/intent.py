@@ -169,8 +169,21 @@ _FALSE = ("false", "no", "off")
 
 
 def _is_undefined(value):
-    # Jinja2/Ansible Undefined objects, without importing jinja2 into module_utils
-    return type(value).__name__.endswith("Undefined")
+    # Jinja2 Undefined and ansible-core 2.19 markers (UndefinedMarker subclasses jinja2's Undefined),
+    # recognised by class name so that module_utils does not import jinja2
+    return any(c.__name__ in ("Undefined", "Marker") or c.__name__.endswith("Undefined")
+               for c in type(value).__mro__)
+
+
+def _undefined_reason(value):
+    for attribute in ("_undefined_message", "_undefined_name"):
+        try:
+            reason = getattr(value, attribute)
+        except Exception:
+            continue
+        if isinstance(reason, str) and reason:
+            return " (%s)" % (reason if attribute == "_undefined_message" else "'%s' is undefined" % reason)
+    return ""
 
 
 def parse_duration(value):
@@ -349,7 +362,8 @@ _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 def check_secret(scope, field, value):
     """A pre-shared key as the vault should have delivered it; returns it stripped of nothing."""
     if value is None or _is_undefined(value):
-        _fail(scope, field, "is missing: the vault variable is undefined (is the vault loaded?)")
+        _fail(scope, field, "is missing: the vault variable is undefined (is the vault loaded?)%s"
+              % (_undefined_reason(value) if value is not None else ""))
     if type(value).__name__ in ("EncryptedString", "AnsibleVaultEncryptedUnicode"):
         # an inline !vault value reaches us still encrypted; str() decrypts when a vault secret is loaded
         try:

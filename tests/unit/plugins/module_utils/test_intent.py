@@ -44,6 +44,14 @@ class FakeUndefined(object):
 FakeUndefined.__name__ = "AnsibleUndefined"
 
 
+class Undefined(object):
+    """Named like jinja2.Undefined."""
+
+
+class UndefinedMarker(Undefined):
+    """Like ansible-core 2.19's marker for an undefined variable inside a templated value."""
+
+
 # (id, kwargs for validate, fragments the message must contain)
 BAD = [
     # hosts and endpoints
@@ -144,6 +152,8 @@ BAD = [
     ("psk-missing", dict(tunnels=[tunnel(auth={})]), [T, "field 'auth.psk'", "undefined"]),
     ("psk-none", dict(tunnels=[tunnel(auth={"psk": None})]), [T, "field 'auth.psk'", "undefined"]),
     ("psk-undefined-object", dict(tunnels=[tunnel(auth={"psk": FakeUndefined()})]), [T, "field 'auth.psk'", "undefined"]),
+    ("psk-undefined-marker", dict(tunnels=[tunnel(auth={"psk": UndefinedMarker()})]),
+     [T, "field 'auth.psk'", "undefined"]),
     ("psk-empty", dict(tunnels=[tunnel(auth={"psk": ""})]), [T, "field 'auth.psk'", "empty"]),
     ("psk-unrendered-template", dict(tunnels=[tunnel(auth={"psk": "{{ vault_psk_hq_br1 }}"})]),
      [T, "field 'auth.psk'", "unrendered template"]),
