@@ -1,0 +1,344 @@
+"""The fabric on real lab routers (roslab.menus.build_router) configured by hand through the Router
+API: a WAN link hub<->spoke, hub's LAN shared with a second hub for VRRP."""
+
+import pytest
+
+from roslab.clock import LabClock
+from roslab.fabric import LAB_EPOCH, PHASE1_TIMEOUT, Fabric
+from roslab.firewall_eval import Packet
+
+HUB_WAN, SPOKE_WAN = "198.51.100.1", "198.51.100.2"
+
+
+@pytest.fixture
+def build():
+    from conftest import real_router_factory
+    return real_router_factory()
+
+
+def make(build, name, addresses):
+    interfaces = [{"name": "ether1"}, {"name": "ether2"}]
+    return build(name=name, version="7.22.2", interfaces=interfaces,
+                 addresses=[{"address": a, "interface": i} for a, i in addresses])
+
+
+def run(router, command, **attributes):
+    return router.execute(command, {k.replace("_", "-"): v for k, v in attributes.items()}, [])
+
+
+def tunnel(router, remote_wan, local_lan, remote_lan, secret="s3cret", enc="aes-256", pfs="ecp256",
+           mode="ike2", passive="no"):
+    run(router, "/ip/ipsec/profile/add", name="ike", enc_algorithm=enc, hash_algorithm="sha256",
+        dh_group="ecp256")
+    run(router, "/ip/ipsec/proposal/add", name="esp", enc_algorithms="aes-256-cbc", auth_algorithms="sha256",
+        pfs_group=pfs)
+    run(router, "/ip/ipsec/peer/add", name="other", address=remote_wan + "/32", profile="ike",
+        exchange_mode=mode, passive=passive)
+    run(router, "/ip/ipsec/identity/add", peer="other", secret=secret)
+    return run(router, "/ip/ipsec/policy/add", peer="other", src_address=local_lan, dst_address=remote_lan,
+               tunnel="yes", proposal="esp").done["ret"]
+
+
+@pytest.fixture
+def lab(build):
+    hub = make(build, "hub", [(HUB_WAN + "/24", "ether1"), ("10.10.0.1/24", "ether2")])
+    spoke = make(build, "spoke", [(SPOKE_WAN + "/24", "ether1"), ("10.20.0.1/24", "ether2")])
+    hub2 = make(build, "hub2", [("10.10.0.2/24", "ether2")])
+    fabric = Fabric({"hub": hub, "spoke": spoke, "hub2": hub2},
+                    [["hub:ether1", "spoke:ether1"], ["hub:ether2", "hub2:ether2"]])
+    return fabric
+
+
+def r(fabric, name):
+    return fabric.routers[name]
+
+
+def messages(router, topic_prefix="ipsec"):
+    return [row["message"] for row in router.items("/log") if row["topics"].startswith(topic_prefix)]
+
+
+def established_pair(fabric, **spoke_options):
+    hub_policy = tunnel(r(fabric, "hub"), SPOKE_WAN, "10.10.0.0/24", "10.20.0.0/24", passive="yes")
+    spoke_policy = tunnel(r(fabric, "spoke"), HUB_WAN, "10.20.0.0/24", "10.10.0.0/24", **spoke_options)
+    return hub_policy, spoke_policy
+
+
+# --- network -------------------------------------------------------------------------------------
+def test_reachability_follows_links_and_router_state(lab):
+    assert lab.reachable("spoke", HUB_WAN)
+    assert not lab.reachable("spoke", "10.10.0.2")          # no route to hub's LAN
+    lab.link_down("hub:ether1", "spoke:ether1")
+    assert not lab.reachable("spoke", HUB_WAN)
+    lab.link_up("hub:ether1", "spoke:ether1")
+    assert lab.reachable("spoke", HUB_WAN)
+    lab.router_down("hub")
+    assert not lab.reachable("spoke", HUB_WAN)
+    lab.router_up("hub")
+    assert lab.reachable("spoke", HUB_WAN)
+
+
+def test_static_route_through_a_lab_router_and_its_forward_chain(lab):
+    run(r(lab, "spoke"), "/ip/route/add", dst_address="10.10.0.0/24", gateway=HUB_WAN)
+    run(r(lab, "hub2"), "/ip/route/add", dst_address="0.0.0.0/0", gateway="10.10.0.1")
+    assert lab.reachable("spoke", "10.10.0.2")
+    rule = run(r(lab, "hub"), "/ip/firewall/filter/add", chain="forward", action="drop",
+               src_address="198.51.100.0/24").done["ret"]
+    delivery = lab.deliver("spoke", "10.10.0.2", "icmp")
+    assert not delivery and delivery.rule == ("hub", "forward", rule)
+
+
+def test_evaluate_reports_the_deciding_rule_and_counts_it(lab):
+    hub = r(lab, "hub")
+    accept = run(hub, "/ip/firewall/filter/add", chain="input", action="accept", protocol="udp",
+                 dst_port="500,4500").done["ret"]
+    run(hub, "/ip/firewall/filter/add", chain="input", action="drop")
+    packet = Packet("udp", SPOKE_WAN, HUB_WAN, 500, 500, in_interface="ether1")
+    assert lab.evaluate("hub", packet) == ("accept", accept)
+    assert lab.evaluate("hub", Packet("ipsec-esp", SPOKE_WAN, HUB_WAN))[0] == "drop"
+    counted = next(row for row in hub.items("/ip/firewall/filter") if row[".id"] == accept)
+    assert counted["packets"] == "1"
+
+
+def test_api_allowed_follows_input_chain_and_ip_service(lab):
+    hub = r(lab, "hub")
+    assert lab.api_allowed("hub", "192.0.2.10")
+    run(hub, "/ip/firewall/filter/add", chain="input", action="drop", protocol="tcp", dst_port="8728",
+        src_address="192.0.2.0/24")
+    assert not lab.api_allowed("hub", "192.0.2.10")
+    assert lab.api_allowed("hub", "203.0.113.10")
+    assert lab.api_allowed("hub", "192.0.2.10", port=8729)
+    api = next(row for row in hub.items("/ip/service") if row["name"] == "api-ssl")
+    run(hub, "/ip/service/set", **{".id": api[".id"], "address": "10.0.0.0/8"})
+    assert not lab.api_allowed("hub", "203.0.113.10", port=8729)
+    lab.router_down("hub")
+    assert not lab.api_allowed("hub", "203.0.113.10")
+
+
+# --- IKE ------------------------------------------------------------------------------------------
+def test_matching_ikev2_tunnel_establishes_with_sas_both_ways(lab):
+    hub_policy, spoke_policy = established_pair(lab)
+    lab.tick(2)
+    hub, spoke = r(lab, "hub"), r(lab, "spoke")
+    for router, side in ((hub, "responder"), (spoke, "initiator")):
+        peers = router.items("/ip/ipsec/active-peers")
+        assert len(peers) == 1 and peers[0]["state"] == "established" and peers[0]["side"] == side
+        sas = router.items("/ip/ipsec/installed-sa")
+        assert len(sas) == 2 and all(sa["state"] == "mature" for sa in sas)
+        assert {sa["enc-algorithm"] for sa in sas} == {"aes-cbc"}
+        assert {sa["auth-algorithm"] for sa in sas} == {"sha256"}
+    hub_sas = {(sa["src-address"], sa["dst-address"]): sa["spi"] for sa in hub.items("/ip/ipsec/installed-sa")}
+    spoke_sas = {(sa["src-address"], sa["dst-address"]): sa["spi"] for sa in spoke.items("/ip/ipsec/installed-sa")}
+    assert hub_sas == spoke_sas                    # the same two SAs seen from both ends
+    assert len(set(hub_sas.values())) == 2
+    for router, policy_id in ((hub, hub_policy), (spoke, spoke_policy)):
+        policy = next(p for p in router.items("/ip/ipsec/policy") if p[".id"] == policy_id)
+        assert (policy["ph2-state"], policy["active"]) == ("established", "true")
+    assert any(m.startswith("new ike2 SA (I): other %s[500]-%s[500]" % (SPOKE_WAN, HUB_WAN)) for m in messages(spoke))
+    assert any(m.startswith("new ike2 SA (R)") for m in messages(hub))
+    lab.tick(60)
+    assert spoke.items("/ip/ipsec/active-peers")[0]["uptime"] == "1m2s"
+    assert lab.send("spoke", "10.20.0.5", "10.10.0.5", size=1500, count=2)
+    assert hub.items("/ip/ipsec/active-peers")[0]["rx-bytes"] == "3000"
+    assert spoke.items("/ip/ipsec/active-peers")[0]["tx-bytes"] == "3000"
+    inbound = next(sa for sa in hub.items("/ip/ipsec/installed-sa") if sa["dst-address"] == HUB_WAN)
+    assert inbound["current-bytes"] == "3000"
+
+
+def test_proposal_mismatch_logs_no_suitable_proposal(lab):
+    established_pair(lab, enc="3des")
+    lab.tick(2)
+    assert r(lab, "spoke").items("/ip/ipsec/active-peers") == []
+    assert "no suitable proposal found." in messages(r(lab, "hub"))
+    assert "reply notify: NO_PROPOSAL_CHOSEN" in messages(r(lab, "hub"))
+
+
+def test_ikev1_proposal_mismatch_logs_manual_lines(build):
+    hub = make(build, "hub", [(HUB_WAN + "/24", "ether1")])
+    spoke = make(build, "spoke", [(SPOKE_WAN + "/24", "ether1")])
+    fabric = Fabric({"hub": hub, "spoke": spoke}, [["hub:ether1", "spoke:ether1"]])
+    tunnel(hub, SPOKE_WAN, "10.10.0.0/24", "10.20.0.0/24", mode="main", passive="yes")
+    tunnel(spoke, HUB_WAN, "10.20.0.0/24", "10.10.0.0/24", mode="main", enc="3des")
+    fabric.tick(2)
+    assert messages(hub, "ipsec,error") == [
+        "no suitable proposal found.", SPOKE_WAN + " failed to get valid proposal.",
+        SPOKE_WAN + " failed to pre-process ph1 packet (side: 1, status 1).", SPOKE_WAN + " phase1 negotiation failed."]
+
+
+def test_psk_mismatch_logs_authentication_failed(lab):
+    established_pair(lab, secret="wrong")
+    lab.tick(2)
+    hub_log = messages(r(lab, "hub"))
+    assert "identity not found for responder: ADDR4:%s peer: ADDR4:%s" % (HUB_WAN, SPOKE_WAN) in hub_log
+    assert "reply notify: AUTHENTICATION_FAILED" in hub_log
+    assert r(lab, "hub").items("/ip/ipsec/active-peers") == []
+
+
+def test_selector_mismatch_is_ts_unacceptable_and_no_phase2(lab):
+    hub_policy = tunnel(r(lab, "hub"), SPOKE_WAN, "10.10.0.0/24", "10.20.0.0/24", passive="yes")
+    spoke_policy = tunnel(r(lab, "spoke"), HUB_WAN, "10.20.0.0/24", "10.99.0.0/24")
+    lab.tick(2)
+    spoke = r(lab, "spoke")
+    assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"   # phase 1 is fine
+    assert spoke.items("/ip/ipsec/installed-sa") == []
+    policy = next(p for p in spoke.items("/ip/ipsec/policy") if p[".id"] == spoke_policy)
+    assert (policy["ph2-state"], policy["active"]) == ("no-phase2", "false")
+    assert "reply notify: TS_UNACCEPTABLE" in messages(r(lab, "hub"))
+    # fixing the selector brings phase 2 up without touching phase 1
+    run(spoke, "/ip/ipsec/policy/set", **{".id": spoke_policy, "dst-address": "10.10.0.0/24"})
+    lab.tick(1)
+    assert len(spoke.items("/ip/ipsec/installed-sa")) == 2
+    assert messages(r(lab, "hub")).count("reply notify: TS_UNACCEPTABLE") == 1
+    assert hub_policy
+
+
+def test_firewall_dropping_ike_times_out_phase1(lab):
+    established_pair(lab)
+    rule = run(r(lab, "hub"), "/ip/firewall/filter/add", chain="input", action="drop", protocol="udp",
+               dst_port="500", src_address=SPOKE_WAN).done["ret"]
+    lab.tick(PHASE1_TIMEOUT - 1)
+    assert not [m for m in messages(r(lab, "spoke")) if "time up" in m]
+    lab.tick(1)
+    time_up = [m for m in messages(r(lab, "spoke")) if "time up" in m]
+    assert len(time_up) == 1
+    assert time_up[0].startswith("phase1 negotiation failed due to time up %s[500]<=>%s[500] " % (SPOKE_WAN, HUB_WAN))
+    verdict = lab.evaluate("hub", Packet("udp", SPOKE_WAN, HUB_WAN, 500, 500, in_interface="ether1"))
+    assert verdict == ("drop", rule)
+    # removing the rule lets the next retransmission through
+    run(r(lab, "hub"), "/ip/firewall/filter/remove", **{".id": rule})
+    lab.tick(6)
+    assert r(lab, "spoke").items("/ip/ipsec/active-peers")[0]["state"] == "established"
+
+
+def test_initiator_without_identity(lab):
+    established_pair(lab)
+    spoke = r(lab, "spoke")
+    identity = spoke.items("/ip/ipsec/identity")[0][".id"]
+    run(spoke, "/ip/ipsec/identity/remove", **{".id": identity})
+    lab.tick(1)
+    assert "initiator can't find identity for peer: other" in messages(spoke)
+    assert spoke.items("/ip/ipsec/active-peers") == []
+
+
+def test_lifetimes_rekey_and_dpd_detects_a_dead_peer(lab):
+    established_pair(lab)
+    lab.tick(1)
+    spoke = r(lab, "spoke")
+    before = {sa["spi"] for sa in spoke.items("/ip/ipsec/installed-sa")}
+    lab.tick(30 * 60)                                     # proposal lifetime 30m
+    after = {sa["spi"] for sa in spoke.items("/ip/ipsec/installed-sa")}
+    assert len(after) == 2 and not before & after
+    assert spoke.items("/ip/ipsec/active-peers")[0]["uptime"] == "30m1s"
+    lab.router_down("hub")
+    lab.tick(8 * 4)                                       # new profiles: dpd-interval 8s
+    assert spoke.items("/ip/ipsec/active-peers") != []    # IKEv2: 5 unanswered DPD rounds
+    lab.tick(8 * 2)
+    assert spoke.items("/ip/ipsec/active-peers") == []
+    assert any(m.startswith("peer %s is not responding" % HUB_WAN) for m in messages(spoke))
+    assert spoke.items("/ip/ipsec/installed-sa") == []
+    lab.router_up("hub")
+    lab.tick(6)
+    assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"
+
+
+def test_config_change_renegotiates(lab):
+    established_pair(lab)
+    lab.tick(1)
+    spoke = r(lab, "spoke")
+    identity = spoke.items("/ip/ipsec/identity")[0][".id"]
+    run(spoke, "/ip/ipsec/identity/set", **{".id": identity, "secret": "changed"})
+    lab.tick(1)
+    assert spoke.items("/ip/ipsec/active-peers") == []
+    assert "reply notify: AUTHENTICATION_FAILED" in messages(r(lab, "hub"))
+
+
+def test_nat_traversal_moves_to_udp_4500(lab):
+    established_pair(lab)
+    lab.set_nat("spoke")
+    run(r(lab, "hub"), "/ip/firewall/filter/add", chain="input", action="drop", protocol="udp", dst_port="4500")
+    lab.tick(PHASE1_TIMEOUT + 1)
+    assert r(lab, "spoke").items("/ip/ipsec/active-peers") == []
+    rule = next(row for row in r(lab, "hub").items("/ip/firewall/filter") if row.get("dst-port") == "4500")
+    run(r(lab, "hub"), "/ip/firewall/filter/remove", **{".id": rule[".id"]})
+    lab.tick(6)
+    peer = r(lab, "spoke").items("/ip/ipsec/active-peers")[0]
+    assert (peer["natt-peer"], peer["port"]) == ("true", "4500")
+
+
+# --- netwatch, VRRP, scheduler ----------------------------------------------------------------------
+def test_netwatch_down_script_runs_when_the_router_goes_down(lab):
+    spoke = r(lab, "spoke")
+    run(spoke, "/tool/netwatch/add", host=HUB_WAN, interval="10s",
+        down_script=':log warning "hub is down"', up_script=':global hubup yes')
+    lab.tick(1)
+    row = spoke.items("/tool/netwatch")[0]
+    assert row["status"] == "up" and lab.globals["spoke"]["hubup"] is True
+    lab.router_down("hub")
+    lab.tick(8)
+    assert "hub is down" not in messages(spoke, "script")
+    lab.tick(1)
+    assert "hub is down" in messages(spoke, "script")
+    assert spoke.items("/tool/netwatch")[0]["status"] == "down"
+    assert "event down [ type: simple, host: %s ]" % HUB_WAN in messages(spoke, "netwatch")
+
+
+def test_vrrp_backup_runs_on_master_when_the_master_goes_down(lab):
+    hub, hub2 = r(lab, "hub"), r(lab, "hub2")
+    run(hub, "/interface/vrrp/add", name="vrrp1", interface="ether2", priority="200",
+        on_master=':log info "hub master"')
+    run(hub2, "/interface/vrrp/add", name="vrrp1", interface="ether2", priority="100",
+        on_master=':log info "hub2 master"', on_backup=':log info "hub2 backup"')
+    run(hub, "/ip/address/add", address="10.10.0.254/24", interface="vrrp1")
+    run(hub2, "/ip/address/add", address="10.10.0.254/24", interface="vrrp1")
+    lab.tick(5)
+    assert hub.items("/interface/vrrp")[0]["master"] == "true"
+    assert hub2.items("/interface/vrrp")[0]["backup"] == "true"
+    assert "hub master" in messages(hub, "script") and "hub2 master" not in messages(hub2, "script")
+    assert lab.route("hub2", "10.10.0.254").dst_router == "hub2" or lab.reachable("hub2", "10.10.0.254")
+    lab.router_down("hub")
+    lab.tick(1)
+    assert "hub2 master" not in messages(hub2, "script")      # master-down interval not over yet
+    lab.tick(3)
+    assert "hub2 master" in messages(hub2, "script")
+    assert hub2.items("/interface/vrrp")[0]["master"] == "true"
+    lab.router_up("hub")                                      # preemption: the higher priority returns
+    lab.tick(5)
+    assert hub.items("/interface/vrrp")[0]["master"] == "true"
+    assert messages(hub2, "script")[-1] == "hub2 backup"
+
+
+def test_scheduler_runs_when_the_clock_passes_its_start_time(lab):
+    spoke = r(lab, "spoke")
+    start = LAB_EPOCH.replace(hour=0, minute=10)
+    run(spoke, "/system/script/add", name="report", source=':log info "report ran"')
+    run(spoke, "/system/scheduler/add", name="job", start_date=start.strftime("%Y-%m-%d"),
+        start_time="00:10:00", interval="1h", on_event="report")
+    run(spoke, "/system/scheduler/add", name="boot", start_time="startup",
+        on_event=':log info "booted"; :delay 10s; :log info "after delay"')
+    lab.tick(5)
+    assert messages(spoke, "script") == ["booted"]
+    lab.tick(10 * 60 - 6)
+    assert messages(spoke, "script") == ["booted", "after delay"]
+    lab.tick(1)
+    assert messages(spoke, "script")[-1] == "report ran"
+    lab.tick(2 * 3600)
+    assert messages(spoke, "script").count("report ran") == 3
+    job = next(row for row in spoke.items("/system/scheduler") if row["name"] == "job")
+    assert job["run-count"] == "3" and job["next-run"] == "2026-01-01 03:10:00"
+
+
+def test_failing_scheduler_script_is_logged_with_its_line(lab):
+    spoke = r(lab, "spoke")
+    run(spoke, "/system/scheduler/add", name="bad", start_time="startup", on_event=':log info "a"\n:frob')
+    lab.tick(4)
+    (router, origin, error), = lab.script_errors
+    assert (router, origin, error.line) == ("spoke", "scheduler:bad", 2)
+    assert any("bad command name :frob" in m for m in messages(spoke, "script"))
+
+
+def test_clock_runs_events_in_time_order():
+    clock = LabClock()
+    seen = []
+    clock.call_at(10, lambda: seen.append(("a", clock.now)))
+    clock.call_at(5, lambda: clock.call_later(1, lambda: seen.append(("b", clock.now))))
+    clock.advance(20)
+    assert seen == [("b", 6.0), ("a", 10.0)] and clock.now == 20.0
