@@ -246,6 +246,15 @@ class Router(Store):
         if path == IPSEC + "policy":
             self._mark_invalid_policies()
 
+    def _rename_references(self, path, old, new):
+        Store._rename_references(self, path, old, new)
+        # interfaces are referenced through the /interface view (ip address, vrrp, list members)
+        if path in dict(INTERFACE_MENUS):
+            Store._rename_references(self, "/interface", old, new)
+        elif path == "/interface":
+            for menu, _ in INTERFACE_MENUS:
+                Store._rename_references(self, menu, old, new)
+
     def _drop_owned(self, owner):
         for path in (IPSEC + "policy", IPSEC + "identity", IPSEC + "peer"):
             for item in list(self.table(path).items):
@@ -429,6 +438,7 @@ class Router(Store):
                     where = ("[ find default=yes ] " if item.props.get("default") == "true" else
                              "[ find default-name=%s ] " % item.props.get("default-name")
                              if path == "/interface/ethernet" else
+                             "%s " % item.props.get("name") if path == "/ip/service" else
                              "[ find name=%s ] " % item.props.get("name") if sch.key and not sch.singleton else "")
                     out.append("set " + where + " ".join(changes))
             else:

@@ -93,6 +93,8 @@ TEXTS = {
 UNCONFIRMED_TEXTS = {
     # spec §1 "Duplicate name in IPsec menus: UNCONFIRMED ... default to the generic text"
     "duplicate_name_ipsec": ("failure: item with such name already exists", None),
+    # an interface twice in one interface list; no capture (address-list's text assumed)
+    "duplicate_list_member": ("failure: already have such entry", None),
     # spec §2 peer: exchange mode + address make a peer unique; refusal text not captured
     "duplicate_peer": ("failure: peer with such address and exchange mode already exists", None),
     # spec §1 "Remove a default IPsec item ... Refused; text UNCONFIRMED"
@@ -343,7 +345,7 @@ MENU_TABLES = {
         "mandatory": ("list", "interface"),
         "types": {"list": ("ref", "/interface/list"), "interface": ("ref", "/interface"), "disabled": _BOOL},
         "defaults": {"disabled": "false"}, "readonly": {"dynamic": "false"},
-        "unique": (("list", "interface"), "duplicate_address_list"),
+        "unique": (("list", "interface"), "duplicate_list_member"),
     },
     # spec §4 tunnels
     "/interface/gre": {

@@ -341,3 +341,22 @@ def test_unemulated_but_real_menu_is_distinguished(router):
     assert schema.routeros_has_path("/ip/dns")
     err = trap_of(router, "/ip/dns/print")
     assert err.message != "no such command prefix" and err.category == 0
+
+
+def test_interface_rename_follows_references(router):
+    add(router, "/interface/list", name="WAN")
+    add(router, "/interface/list/member", list="WAN", interface="ether1")
+    run(router, "/interface/ethernet/set", numbers="ether1", name="wan1")
+    assert rows(router, "/ip/address")[0]["interface"] == "wan1"
+    assert rows(router, "/interface/list/member")[0]["interface"] == "wan1"
+    run(router, "/interface/set", numbers="wan1", name="uplink")
+    assert rows(router, "/ip/address")[0]["interface"] == "uplink"
+    err = trap_of(router, "/interface/list/member/add", list="WAN", interface="uplink")
+    assert err.message.startswith("failure:")
+
+
+def test_service_export(router):
+    run(router, "/ip/service/set", numbers="telnet", disabled="yes")
+    run(router, "/ip/service/set", numbers="api", address="10.0.0.0/8")
+    text = router.export_text()
+    assert "/ip service\nset telnet disabled=yes\nset api address=10.0.0.0/8\n" in text
