@@ -142,8 +142,9 @@ class IkeSa:
         self.children = {}                # initiator policy id -> Child
         self.child_failures = {}          # initiator policy id -> fingerprint already reported
         self.alive = {i_router: True, r_router: True}
-        self.last_ok = {i_router: now, r_router: now}
-        self.dpd_failures = {i_router: 0, r_router: 0}
+        # DPD: when each side stopped hearing the other (None: the peer answers), and its timers
+        self.silent_since = {i_router: None, r_router: None}
+        self.dpd = {i_router: None, r_router: None}        # (interval, rounds) or None: disabled
         self.ids = {}                     # router -> active-peers .id
         self.fingerprint = None
         self.bytes = {i_router: [0, 0, 0, 0], r_router: [0, 0, 0, 0]}   # rx-bytes, tx-bytes, rx-packets, tx-packets
@@ -340,7 +341,12 @@ class Fabric:
         return min(candidates) if candidates else None
 
     def _due_times(self):
-        now = self.clock.now
+        yield from self._ipsec_times()
+        yield from self._vrrp_times()
+        yield from self._netwatch_times()
+        yield from self._scheduler_times()
+
+    def _ipsec_times(self):
         for attempt in self.attempts.values():
             yield attempt.next_try
         for when in self.retry_at.values():
@@ -351,27 +357,41 @@ class Fabric:
                 for child in sa.children.values():
                     yield child.added + child.lifetime
             for name in sa.alive:
-                if sa.alive[name]:
-                    interval = self._dpd_interval(sa, name)
-                    if interval:
-                        yield sa.last_ok[name] + interval * (1 + sa.dpd_failures[name])
+                due = self._dpd_due(sa, name)
+                if due is not None:
+                    yield due
+
+    def _netwatch_times(self):
         for state in self.netwatch_state.values():
             yield state["next"]
+
+    def _vrrp_times(self):
         for state in self.vrrp_state.values():
             if state.get("pending") is not None:
                 yield state["pending"]
+
+    def _scheduler_times(self):
+        now = self.clock.now
         for state in self.scheduler_state.values():
             if state.get("next") is not None and state["next"] >= now - 1e-9:
                 yield state["next"]
 
     def _run_due(self, now):
-        self._dirty = False
+        dirty, self._dirty = self._dirty, False
         self._sync_router_clocks()
-        self._ipsec(now)
-        self._vrrp(now)
-        self._netwatch(now)
-        self._scheduler(now)
+        if dirty or self._due(self._ipsec_times(), now):
+            self._ipsec(now)
+        if dirty or self._due(self._vrrp_times(), now):
+            self._vrrp(now)
+        if dirty or self._due(self._netwatch_times(), now):
+            self._netwatch(now)
+        if dirty or self._due(self._scheduler_times(), now):
+            self._scheduler(now)
         self._write_all()
+
+    @staticmethod
+    def _due(times, now):
+        return any(t is not None and t <= now for t in times)
 
     # -- network ------------------------------------------------------------------------------------
     def _router(self, name):
@@ -616,25 +636,30 @@ class Fabric:
             menus[menu] = self._items(router, menu)
         return Side(name, menus)
 
-    def _dpd_interval(self, sa, name):
-        side = self._side(name)
+    def _dpd_settings(self, sa, name, side):
+        """(dpd-interval seconds, unanswered rounds before the peer is dead) or None (disable-dpd)."""
         peer = side.peer(sa.peer_name(name))
-        profile = side.profile(peer["profile"]) if peer else None
-        value = (profile or {}).get("dpd-interval", "8s")
+        profile = (side.profile(peer["profile"]) if peer else None) or {}
+        value = profile.get("dpd-interval", "8s")
         if value in ("disable-dpd", "0s", "0"):
             return None
         try:
-            return parse_duration(value)
+            interval = parse_duration(value)
         except ValueError:
             return None
+        rounds = IKEV2_DPD_RETRIES if sa.version == 2 else int(profile.get("dpd-maximum-failures", "4") or 4)
+        return interval, rounds
 
-    def _dpd_limit(self, sa, name):
-        if sa.version == 2:
-            return IKEV2_DPD_RETRIES
-        side = self._side(name)
-        peer = side.peer(sa.peer_name(name))
-        profile = side.profile(peer["profile"]) if peer else None
-        return int((profile or {}).get("dpd-maximum-failures", "4"))
+    @staticmethod
+    def _dpd_due(sa, name):
+        """When ``name`` declares its silent peer dead: ``rounds`` DPD intervals after it went quiet.
+
+        DPD is event-driven in the lab: a side only needs a timer while its peer does not answer
+        (a change of links, routers or firewalls makes the fabric look again)."""
+        if not sa.alive.get(name) or sa.dpd.get(name) is None or sa.silent_since.get(name) is None:
+            return None
+        interval, rounds = sa.dpd[name]
+        return sa.silent_since[name] + interval * rounds
 
     def _log(self, name, line):
         if name not in self.down_routers:
@@ -868,26 +893,22 @@ class Fabric:
                 if self._sa_fingerprint(sa, sides) != sa.fingerprint:
                     self._teardown(sa)
                     continue
-            # DPD, per side
+            # DPD, per side: does the other end still answer on the IKE port?
             for name in (sa.i_router, sa.r_router):
                 if not sa.alive.get(name) or name not in sides:
                     continue
-                interval = self._dpd_interval(sa, name)
-                if not interval:
-                    continue
-                due = sa.last_ok[name] + interval * (1 + sa.dpd_failures[name])
-                if now < due:
-                    continue
+                sa.dpd[name] = self._dpd_settings(sa, name, sides[name])
                 other = sa.other(name)
                 answered = sa.alive.get(other) and other not in self.down_routers and \
                     self._exchange(name, sa.address(other), sa.address(name), "udp", sa.port)[0]
                 if answered:
-                    sa.last_ok[name] = now
-                    sa.dpd_failures[name] = 0
-                else:
-                    sa.dpd_failures[name] += 1
-                    if sa.dpd_failures[name] >= self._dpd_limit(sa, name):
-                        self._kill(sa, name, log_line("dpd-dead", remote=sa.address(other)))
+                    sa.silent_since[name] = None
+                    continue
+                if sa.silent_since[name] is None:
+                    sa.silent_since[name] = now
+                due = self._dpd_due(sa, name)
+                if due is not None and now >= due:
+                    self._kill(sa, name, log_line("dpd-dead", remote=sa.address(other)))
             if not any(sa.alive.values()):
                 continue
             if not all(sa.alive.values()):
@@ -994,12 +1015,20 @@ class Fabric:
         row = {".id": sa.ids[name], "id": sa.peer_name(name), "local-address": sa.address(name),
                "remote-address": sa.address(other), "port": str(sa.port),
                "side": "initiator" if name == sa.i_router else "responder", "state": "established",
-               "uptime": format_duration(now - sa.established), "last-seen": format_duration(now - sa.last_ok[name]),
+               "uptime": format_duration(now - sa.established), "last-seen": format_duration(self._last_seen(sa, name, now)),
                "ph2-total": str(len(sa.children)), "spii": sa.spii, "spir": sa.spir,
                "rx-bytes": str(rx_bytes), "tx-bytes": str(tx_bytes), "rx-packets": str(rx_packets),
                "tx-packets": str(tx_packets), "natt-peer": "true" if sa.natt else "false",
                "responder": "false" if name == sa.i_router else "true", "dynamic-address": "false"}
         return row
+
+    @staticmethod
+    def _last_seen(sa, name, now):
+        if sa.silent_since.get(name) is not None:
+            return now - sa.silent_since[name]
+        settings = sa.dpd.get(name)
+        # a quiet tunnel hears the peer at every DPD exchange
+        return (now - sa.established) % settings[0] if settings else now - sa.established
 
     def _installed_sa_rows(self, router, sa, child, name, now):
         enc, key_size, auth = ike.sa_algorithms(child.details)

@@ -10,7 +10,6 @@ chain and ``return`` (or the end of that chain) comes back, every matcher may be
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 
 from roslab.clock import parse_duration
