@@ -158,7 +158,10 @@ def tunnels_mss(tunnels, wan_mtu=1500, outer_ip_version=4):
         natt = tunnel.get("nat_traversal", True)
         natt = natt not in (False, "no", "false")
         for enc in _words(tunnel.get("enc_algorithms"), PROPOSAL_DEFAULT_ENC):
-            for auth in _words(tunnel.get("auth_algorithms"), PROPOSAL_DEFAULT_AUTH):
+            # an empty list is how AEAD proposals are written (auth-algorithms=""): no separate ICV
+            auths = tunnel.get("auth_algorithms")
+            auths = ["null"] if auths is not None and not _words(auths, "") else _words(auths, PROPOSAL_DEFAULT_AUTH)
+            for auth in auths:
                 candidate = esp_overhead_mss(wan_mtu, enc, auth, natt, outer_ip_version)
                 if worst is None or candidate[0] < worst[0]:
                     worst = candidate

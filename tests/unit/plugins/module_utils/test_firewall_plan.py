@@ -131,6 +131,13 @@ def test_mss_arithmetic_fits_exactly():
         assert outer(mss + 40 + 16) > mtu
 
 
+def test_aead_proposals_with_empty_auth_list():
+    # the planner writes GCM proposals with auth-algorithms="" (routeros7-behaviour.md, proposal)
+    for empty in ([], ""):
+        tunnel = dict(HUB_TUNNELS[0], enc_algorithms=["aes-256-gcm"], auth_algorithms=empty)
+        assert fp.tunnels_mss([tunnel])[0] == 1398
+
+
 def test_mss_rejects_unknown_algorithms():
     with pytest.raises(fp.PlanError):
         fp.esp_overhead_mss(1500, "rot13", "sha1")
