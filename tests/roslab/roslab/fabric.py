@@ -304,8 +304,17 @@ class Fabric:
     def send(self, router, src_address, dst_address, size=1000, count=1, protocol="tcp"):
         """LAN traffic from ``router`` matching an IPsec policy: counted on the SAs of both ends.
         Returns True when it went through an established SA (ESP/NAT-T allowed by the far firewall)."""
+        own = self._first_policy(router, src_address, dst_address)
+        if own is not None and own.get("action") == "discard":
+            self._count_statistic(router, "out-policy-blocked", count)
+            return False
+        if own is not None and own.get("action") == "none":
+            return False
         sa, child, policy = self._child_for(router, src_address, dst_address)
         if child is None:
+            if own is not None:
+                # a policy wants an SA that is not there: the kernel drops the packet (no state)
+                self._count_statistic(router, "out-no-states", count)
             return False
         far = sa.other(router)
         proto, port = ("udp", 4500) if sa.natt else ("ipsec-esp", None)
@@ -939,6 +948,25 @@ class Fabric:
             if both:
                 self._children(now, sa, sides)
         self._prune_sas()
+
+    def _first_policy(self, router, src, dst):
+        """The first enabled, valid, non-template policy of ``router`` whose selectors hold src/dst."""
+        for policy in self._side(router).policies():
+            if truthy(policy["template"]) or truthy(policy.get("invalid", "false")):
+                continue
+            if firewall_eval.address_in(policy.get("src-address", "0.0.0.0/0"), src) and \
+                    firewall_eval.address_in(policy.get("dst-address", "0.0.0.0/0"), dst):
+                return policy
+        return None
+
+    def _count_statistic(self, name, field, count=1):
+        router = self.routers[name]
+        rows = self._items(router, IPSEC + "statistics")
+        current = int((rows[0] if rows else {}).get(field, "0") or 0)
+        try:
+            router.set_runtime_props(IPSEC + "statistics", None, {field: str(current + count)})
+        except (KeyError, AttributeError):
+            pass
 
     def _child_for(self, router, src, dst):
         for sa in self.sas:

@@ -264,6 +264,68 @@ def test_nat_traversal_moves_to_udp_4500(lab):
     assert (peer["natt-peer"], peer["port"]) == ("true", "4500")
 
 
+def test_gre_ipsec_secret_brings_up_its_dynamic_transport_sa(lab):
+    hub, spoke = r(lab, "hub"), r(lab, "spoke")
+    run(hub, "/interface/gre/add", name="gre1", remote_address=SPOKE_WAN, local_address=HUB_WAN,
+        ipsec_secret="gre-key", allow_fast_path="no")
+    run(spoke, "/interface/gre/add", name="gre1", remote_address=HUB_WAN, local_address=SPOKE_WAN,
+        ipsec_secret="gre-key", allow_fast_path="no")
+    lab.tick(1)
+    for router in (hub, spoke):
+        assert router.items("/ip/ipsec/active-peers")[0]["state"] == "established"
+        assert len(router.items("/ip/ipsec/installed-sa")) == 2
+        dynamic = next(p for p in router.items("/ip/ipsec/policy") if p.get("dynamic") == "true")
+        assert (dynamic["protocol"], dynamic["ph2-state"]) == ("gre", "established")
+    # the dynamic peer is IKEv1 main mode with the default profile (reference §4)
+    assert any(m.startswith("ISAKMP-SA established") for m in messages(hub))
+
+
+def test_traffic_needs_an_sa_and_esp_through_the_far_firewall(lab):
+    established_pair(lab)
+    spoke, hub = r(lab, "spoke"), r(lab, "hub")
+    assert not lab.send("spoke", "10.20.0.5", "10.10.0.5")       # no SA yet: dropped, counted
+    assert spoke.items("/ip/ipsec/statistics")[0]["out-no-states"] == "1"
+    lab.tick(1)
+    esp = run(hub, "/ip/firewall/filter/add", chain="input", action="drop", protocol="ipsec-esp").done["ret"]
+    assert not lab.send("spoke", "10.20.0.5", "10.10.0.5")
+    run(hub, "/ip/firewall/filter/remove", **{".id": esp})
+    assert lab.send("spoke", "10.20.0.5", "10.10.0.5")
+    assert not lab.send("spoke", "10.20.0.5", "192.0.2.1")        # no policy for it: not IPsec
+
+
+def _signed(router, name, issuer, ca=False):
+    """A certificate as `/certificate sign` or `import` leaves it (not emulated by menus yet):
+    the runtime properties RouterOS prints for it."""
+    cert = run(router, "/certificate/add", name=name, common_name=name).done["ret"]
+    props = {"issuer": "CN=" + issuer, "private-key": "false" if ca else "true", "trusted": "true"}
+    if ca:
+        props["key-usage"] = "key-cert-sign,crl-sign"
+    router.set_runtime_props("/certificate", cert, props)
+
+
+def test_certificate_authentication_against_the_issuing_ca(lab):
+    hub, spoke = r(lab, "hub"), r(lab, "spoke")
+    established_pair(lab)
+    for router, own in ((hub, "hub-cert"), (spoke, "spoke-cert")):
+        _signed(router, "lab-ca", "lab-ca", ca=True)
+        _signed(router, own, "lab-ca")
+        identity = router.items("/ip/ipsec/identity")[0][".id"]
+        run(router, "/ip/ipsec/identity/set", **{".id": identity, "auth-method": "digital-signature",
+                                                 "certificate": own})
+    lab.tick(1)
+    assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"
+    # the hub no longer holds the CA that issued the spoke's certificate
+    ca = next(row for row in hub.items("/certificate") if row["name"] == "lab-ca")
+    run(hub, "/certificate/remove", **{".id": ca[".id"]})
+    lab.tick(1)
+    assert spoke.items("/ip/ipsec/active-peers") != []     # an established SA is not re-checked
+    lab.router_down("spoke")
+    lab.router_up("spoke")                                 # a new negotiation authenticates again
+    lab.tick(1)
+    assert spoke.items("/ip/ipsec/active-peers") == []
+    assert "reply notify: AUTHENTICATION_FAILED" in messages(hub)
+
+
 # --- netwatch, VRRP, scheduler ----------------------------------------------------------------------
 def test_netwatch_down_script_runs_when_the_router_goes_down(lab):
     spoke = r(lab, "spoke")
