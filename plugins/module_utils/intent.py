@@ -299,6 +299,7 @@ def _edit_distance(a, b):
 
 # --- addresses ------------------------------------------------------------------------------------
 
+
 # A hub's own prefixes and address are read once per tunnel: parse each text once.
 @functools.lru_cache(maxsize=65536)
 def _network(text):
@@ -308,6 +309,7 @@ def _network(text):
 @functools.lru_cache(maxsize=65536)
 def _interface(text):
     return ipaddress.ip_interface(text)
+
 
 def parse_prefix(scope, field, value):
     """A LAN prefix: ipaddress network, no host bits."""

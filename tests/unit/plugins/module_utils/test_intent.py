@@ -386,21 +386,21 @@ def test_hub_and_spoke_expansion_is_deterministic():
     assert [(raw["name"], raw["a"], raw["b"]["host"], raw["auth"]["psk"], origin) for raw, origin in first] == [
         ("hs-hq-br1", {"passive": True, "host": "hq"}, "br1", PSK, "hs"),
         ("hs-hq-br2", {"passive": True, "host": "hq"}, "br2", PSK2, "hs")]
-    assert all(raw["dpd_interval"] == "30s" for raw, _ in first)
+    assert all(raw["dpd_interval"] == "30s" for raw, _origin in first)
 
 
 def test_hub_group_gives_every_spoke_a_tunnel_to_each_hub():
     grp = groups()
     grp["hubs"] = ["hq", "br3"]
     topo = [{"name": "dual", "type": "hub_and_spoke", "hub": "hubs", "spokes": "branches", "auth": {"psk": PSK}}]
-    names = [raw["name"] for raw, _ in intent.expand_topologies(topo, grp, hostvars())]
+    names = [raw["name"] for raw, _origin in intent.expand_topologies(topo, grp, hostvars())]
     assert names == ["dual-br3-br1", "dual-br3-br2", "dual-hq-br1", "dual-hq-br2"]
 
 
 def test_full_mesh_has_one_tunnel_per_pair():
     topo = [{"name": "m", "type": "full_mesh", "members": "mesh", "auth": {"psk": PSK}}]
     generated = intent.expand_topologies(topo, groups(), hostvars())
-    assert [raw["name"] for raw, _ in generated] == ["m-br1-br2", "m-br1-br3", "m-br2-br3"]
+    assert [raw["name"] for raw, _origin in generated] == ["m-br1-br2", "m-br1-br3", "m-br2-br3"]
 
 
 def test_generated_names_are_sanitised_and_bounded():

@@ -14,7 +14,9 @@ HUB_TOPOLOGY = [{"name": "hs", "type": "hub_and_spoke", "hub": "hq", "spokes": "
                  "auth": {"psk_var": "ipsec_psk"}, "hub_endpoint": {"passive": True}}]
 
 
-def fleet(tunnels=None, topologies=HUB_TOPOLOGY, hv=None):
+def fleet(tunnels=None, topologies="hub", hv=None):
+    if topologies == "hub":
+        topologies = HUB_TOPOLOGY
     return ipsec_plan.plan_fleet(tunnels or [], hv or hostvars(), topologies, groups())
 
 
@@ -56,6 +58,10 @@ def test_every_item_is_owned_and_keys_are_unique_per_host():
     assert all(p["name"].startswith("ipsecfleet-") for p in hq["profiles"])
 
 
+def strip(item):
+    return dict((k, v) for k, v in item.items() if k != "name")
+
+
 def test_both_ends_are_mirrored():
     plans = fleet()
     hq, br1 = plans["hq"], plans["br1"]
@@ -67,7 +73,6 @@ def test_both_ends_are_mirrored():
     hq_pol = [p for p in hq["policies"] if p["peer"] == hq_peer["name"]]
     assert [(p["src_address"], p["dst_address"]) for p in hq_pol] == [("10.0.0.0/16", "10.1.0.0/24")]
     assert [(p["src_address"], p["dst_address"]) for p in br1["policies"]] == [("10.1.0.0/24", "10.0.0.0/16")]
-    strip = lambda item: dict((k, v) for k, v in item.items() if k != "name")
     assert [strip(p) for p in hq["profiles"]] == [strip(p) for p in br1["profiles"]]
     assert hq["proposals"] == br1["proposals"]
     hq_id = [i for i in hq["identities"] if i["peer"] == hq_peer["name"]][0]
@@ -242,7 +247,7 @@ def test_planning_one_host_of_a_5000_tunnel_fleet_is_fast():
 
 def test_overlap_sweep_scales_linearithmically():
     small_hv, small_grp, topo = _big_fleet(1000)
-    big_hv, big_grp, _ = _big_fleet(4000)
+    big_hv, big_grp, _topo = _big_fleet(4000)
     started = time.perf_counter()
     ipsec_plan.plan_host("hub", [], small_hv, topo, small_grp)
     small = time.perf_counter() - started
