@@ -84,6 +84,28 @@ def engine_argument_spec(sections):
     return spec
 
 
+def typed_item(section, item):
+    """A gathered item (printed strings) in the types of the module's options, so it can be fed back."""
+    options = SECTION_OPTIONS[section]
+    typed = {}
+    for name, value in item.items():
+        spec = options.get(name)
+        if spec is None:
+            continue
+        kind = spec.get("type")
+        if kind == "bool" and value in ("true", "yes", "false", "no"):
+            value = value in ("true", "yes")
+        elif kind == "int" and str(value).isdigit():
+            value = int(value)
+        elif kind == "list":
+            value = [part for part in str(value).split(",") if part]
+        elif value in ("true", "false") and "no" in (spec.get("choices") or ()):
+            # librouteros reads an enum's "no" as False: give back the enum word
+            value = "yes" if value == "true" else "no"
+        typed[name] = value
+    return typed
+
+
 def desired_from_params(params, sections):
     config = params.get("config") or {}
     return dict((section, config.get(section)) for section in sections if config.get(section) is not None)
@@ -111,6 +133,9 @@ def run_engine(params, sections, connect, check_mode=False, diff=False):
 
 def _shape(result, diff):
     shaped = dict(result)
+    if "gathered" in shaped:
+        shaped["gathered"] = dict((section, [typed_item(section, item) for item in items])
+                                  for section, items in shaped["gathered"].items())
     shaped.pop("operations", None)
     changes = shaped.pop("diff", None)
     if diff and changes is not None:
@@ -129,6 +154,6 @@ def module_main(sections):
     try:
         result = run_engine(module.params, sections, lambda: create_api(module),
                             check_mode=module.check_mode, diff=module._diff)
-    except ReconcileError as error:
+    except Exception as error:  # ReconcileError, a trap or a lost connection while reading
         module.fail_json(msg=str(error))
     module.exit_json(**result)

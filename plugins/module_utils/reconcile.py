@@ -124,6 +124,8 @@ def to_api_item(menu, module_item):
         if value is None:
             continue
         api_name = name.replace("_", "-")
+        if api_name in menu.secrets and value == MASK:
+            continue  # gathered output fed back: the mask means "leave the secret as it is"
         if api_name not in menu.fields:
             raise ReconcileError("%s: %s is not an argument the collection manages in %s"
                                  % (menu.section, name, menu.path))
@@ -329,7 +331,8 @@ def _differences(menu, row, api_item, state, secret_update):
     for name in menu.fields:
         if name in api_item:
             wanted = api_item[name]
-        elif state in ("replaced", "overridden"):
+        elif state in ("replaced", "overridden") and name not in menu.secrets:
+            # a secret is only ever written when given: never reset to "" behind the user's back
             wanted = default_of(menu.path, name)
             if wanted is None:
                 if name in row and name != "comment" and name not in menu.secrets and row[name] != "":

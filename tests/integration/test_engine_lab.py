@@ -12,7 +12,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import ReconcileError, apply
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import same_value
 
-from conftest import connect
+from engine_lab_helpers import connect
 
 PSK = "Lab-Psk-4b1d-never-printed"
 MANAGED = [menus.MENUS_BY_SECTION[s].path for s in PHASE1_SECTIONS + PHASE2_SECTIONS]

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from engine_lab_helpers import ROOT
 
 PSK = "Playbook-Psk-7f3c-must-not-leak"
 PPK = "Playbook-Ppk-1a2b-must-not-leak"
