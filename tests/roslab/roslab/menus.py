@@ -96,8 +96,11 @@ class Router(Store):
     def _install_factory(self):
         self.tables = {}
         self.next_id = 1
-        for hw in self._hardware:
-            props = {"name": hw["name"], "default-name": hw.get("default-name", hw["name"])}
+        for index, hw in enumerate(self._hardware):
+            props = {"name": hw["name"], "default-name": hw.get("default-name", hw["name"]),
+                     # locally administered, stable per router and port
+                     "mac-address": "02:%02X:%02X:00:00:%02X" % (sum(map(ord, self.name)) % 256,
+                                                                len(self.name) % 256, index + 1)}
             props.update(dict((k, v) for k, v in hw.items() if k not in ("name", "default-name")))
             self._builtin("/interface/ethernet", props, builtin=False)
         for name in ("all", "dynamic", "none", "static"):
@@ -168,6 +171,25 @@ class Router(Store):
             item = self.table(path).items[0]
             item.props["time"] = self._time_of_day()
 
+    # -- runtime menu commands ------------------------------------------------------------------
+    def _clear_runtime(self, path, sch, verb, attrs):
+        allowed = sch.command_args(verb)
+        for name in attrs:
+            if not name.startswith(".") and name not in allowed:
+                raise trap("unknown_parameter", name)
+        self.table(path).items = []
+        # the fabric watches on_change and renegotiates from the configuration
+        self._changed(path)
+        return Result()
+
+    def _cmd_flush(self, path, sch, attrs, queries):
+        """/ip/ipsec/installed-sa/flush: every SA goes (the fabric sees the change)."""
+        return self._clear_runtime(path, sch, "flush", attrs)
+
+    def _cmd_kill_connections(self, path, sch, attrs, queries):
+        """/ip/ipsec/active-peers/kill-connections: every IKE session goes."""
+        return self._clear_runtime(path, sch, "kill-connections", attrs)
+
     # -- /interface: a view over the type menus --------------------------------------------------
     def all_items(self, path):
         if path == "/interface":
@@ -184,8 +206,9 @@ class Router(Store):
         for menu, kind in INTERFACE_MENUS:
             for item in self.table(menu).items:
                 row = {".id": item.id, "name": item.props.get("name"), "type": kind}
-                if item.props.get("default-name"):
-                    row["default-name"] = item.props["default-name"]
+                for prop in ("default-name", "mac-address"):
+                    if item.props.get(prop):
+                        row[prop] = item.props[prop]
                 mtu = item.props.get("mtu", "1500")
                 row["mtu"] = item.props.get("actual-mtu", mtu) if mtu == "auto" else mtu
                 row["actual-mtu"] = row["mtu"]
@@ -411,7 +434,7 @@ class Router(Store):
 
     def _export_menu(self, path, sch, verbose, show_sensitive):
         out = []
-        skip = set(sch.readonly) | {".id", "default-name", "running"}
+        skip = set(sch.readonly) | {".id", "default-name", "running", "mac-address"}
         for item in self.table(path).items:
             if item.dynamic or path in ("/interface/list",) and item.props.get("builtin") == "true":
                 continue

@@ -93,6 +93,8 @@ TEXTS = {
 UNCONFIRMED_TEXTS = {
     # spec §1 "Duplicate name in IPsec menus: UNCONFIRMED ... default to the generic text"
     "duplicate_name_ipsec": ("failure: item with such name already exists", None),
+    # inspect lists `add` on /ip/ipsec/active-peers (comment only); what it does is not captured
+    "cannot_add_runtime": ("failure: can not add to this menu", None),
     # an interface twice in one interface list; no capture (address-list's text assumed)
     "duplicate_list_member": ("failure: already have such entry", None),
     # spec §2 peer: exchange mode + address make a peer unique; refusal text not captured

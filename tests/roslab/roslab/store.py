@@ -101,6 +101,7 @@ def query_matches(row, queries):
             i = 0
             while i < len(ops):
                 op = ops[i]
+                # digits push a copy of the value at that index, 0 being the top (UNCONFIRMED which end)
                 if op.isdigit():
                     j = i
                     while j < len(ops) and ops[j].isdigit():
@@ -315,8 +316,8 @@ class Store(object):
         return "%s%d" % (sch.auto_name, n)
 
     def _writable_menu(self, path, sch):
-        if sch.runtime:
-            raise trap("no_such_command")
+        """Runtime menus (active-peers, installed-sa, /log …) take no configuration; inspect still
+        lists add/set on some (active-peers: comment only), so names are checked first."""
 
     def _cmd_add(self, path, sch, attrs, queries):
         self._writable_menu(path, sch)
@@ -325,6 +326,8 @@ class Store(object):
         place_before = attrs.get("place-before")
         copy_from = attrs.get("copy-from")
         values, _ = self._convert(sch, "add", attrs)
+        if sch.runtime:
+            raise trap("cannot_add_runtime")
         props = dict(sch.defaults)
         if copy_from is not None:
             source = self.resolve(path, copy_from)[0]

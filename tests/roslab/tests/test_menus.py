@@ -277,7 +277,9 @@ def test_runtime_rows_and_props(router):
         {"remote-address": "198.51.100.2", "state": "established", "side": "initiator"}])
     (peer,) = rows(router, IPSEC + "active-peers")
     assert peer["state"] == "established" and peer[".id"].startswith("*")
-    assert trap_of(router, IPSEC + "active-peers/add", state="x").message == "no such command"
+    # inspect lists add/set on active-peers with `comment` only
+    assert trap_of(router, IPSEC + "active-peers/add", state="x").message == "unknown parameter state"
+    assert trap_of(router, IPSEC + "installed-sa/add").message == "no such command"
     policy = add(router, IPSEC + "policy", **{"src-address": "10.10.0.0/24", "dst-address": "10.20.0.0/24"})
     router.set_runtime_props(IPSEC + "policy", policy, {"ph2-state": "established", "active": "true"})
     row = rows(router, IPSEC + "policy", [".id=" + policy])[0]
@@ -360,3 +362,31 @@ def test_service_export(router):
     run(router, "/ip/service/set", numbers="api", address="10.0.0.0/8")
     text = router.export_text()
     assert "/ip service\nset telnet disabled=yes\nset api address=10.0.0.0/8\n" in text
+
+
+def test_flush_and_kill_connections(router):
+    changes = []
+    router.on_change(lambda r, path: changes.append(path))
+    router.set_runtime_rows(IPSEC + "installed-sa", [{"spi": "0x1", "state": "mature"}])
+    router.set_runtime_rows(IPSEC + "active-peers", [{"state": "established"}])
+    assert trap_of(router, IPSEC + "installed-sa/flush", bogus="1").message == "unknown parameter bogus"
+    run(router, IPSEC + "installed-sa/flush")
+    run(router, IPSEC + "active-peers/kill-connections")
+    assert rows(router, IPSEC + "installed-sa") == [] and rows(router, IPSEC + "active-peers") == []
+    assert changes == [IPSEC + "installed-sa", IPSEC + "active-peers"]
+
+
+def test_copy_from_and_get(router):
+    add(router, IPSEC + "profile", name="base", lifetime="8h", **{"dh-group": "ecp256"})
+    add(router, IPSEC + "profile", name="copy", **{"copy-from": "base", "hash-algorithm": "sha256"})
+    row = rows(router, IPSEC + "profile", ["name=copy"])[0]
+    assert (row["lifetime"], row["dh-group"], row["hash-algorithm"]) == ("8h", "ecp256", "sha256")
+    assert run(router, IPSEC + "profile/get", number="copy", **{"value-name": "lifetime"}).done == {"ret": "8h"}
+    assert run(router, IPSEC + "settings/get", **{"value-name": "accounting"}).done == {"ret": "true"}
+
+
+def test_ethernet_mac_addresses_are_stable_and_distinct(router):
+    macs = [r["mac-address"] for r in rows(router, "/interface/ethernet")]
+    assert len(set(macs)) == 2
+    again = build_router("hub", interfaces=[{"name": "ether1"}, {"name": "ether2"}])
+    assert [r["mac-address"] for r in rows(again, "/interface")] == macs

@@ -50,7 +50,8 @@ MENUS = [
     "/log", "/certificate", "/file", "/user", "/ip/service",
 ]
 # commands whose arguments the store validates
-ARG_COMMANDS = ("add", "set", "unset", "reset", "move", "remove", "enable", "disable", "print")
+ARG_COMMANDS = ("add", "set", "unset", "reset", "move", "remove", "enable", "disable", "print", "get",
+                "export", "flush", "kill-connections")
 
 
 def node_at(tree, path):
