@@ -165,3 +165,12 @@ def test_rendered_needs_no_router():
     assert "/ip ipsec profile" in lines and "/ip ipsec identity" in lines
     assert lines.index("/ip ipsec profile") < lines.index("/ip ipsec peer") < lines.index("/ip ipsec identity")
     assert PSK not in result["rendered"] and MASK in result["rendered"]
+
+
+def test_replaced_never_resets_a_secret_that_is_not_given():
+    menu = menus.MENUS[IDENTITY]
+    row = {".id": "*9", "peer": "ipsecfleet-a", "secret": PSK, "comment": "ipsecfleet:id-a"}
+    for item in ({"peer": "ipsecfleet-a", "comment": "ipsecfleet:id-a"},
+                 {"peer": "ipsecfleet-a", "secret": MASK, "comment": "ipsecfleet:id-a"}):
+        plan = plan_changes(menu, [row], [item], "replaced")
+        assert plan.operations == [], item
