@@ -248,6 +248,9 @@ class Router(Store):
         self._after_write(path, item)
 
     def _after_write(self, path, item):
+        if path == "/interface":
+            # a write through the view is a write to the item's own menu
+            path = next(menu for menu, _ in INTERFACE_MENUS if item in self.table(menu).items)
         if path == "/ip/address" and "address" in item.props:
             # RouterOS derives `network` from the address (shown in print, not an input here)
             iface = ipaddress.ip_interface(item.props["address"])
@@ -369,8 +372,7 @@ class Router(Store):
         if sch is None:
             raise KeyError(menu_path)
         self._refresh_runtime(menu_path)
-        return [dict(r) for r in Store.print_rows(self, menu_path, sch)] if menu_path != "/interface" \
-            else [dict(r) for r in self.print_rows(menu_path, sch)]
+        return [dict(r) for r in self.print_rows(menu_path, sch)]
 
     # -- persistence ----------------------------------------------------------------------------
     def on_change(self, callback):
@@ -469,13 +471,9 @@ class Router(Store):
         return out
 
     def _factory_value(self, path, item, name):
-        if not hasattr(self, "_factory_cache"):
-            factory = Router.__new__(Router)
-            Store.__init__(factory, self.version)
-            factory.name, factory.clock = self.name, 0.0
-            factory._hardware, factory._addresses, factory._identity = self._hardware, [], self._identity
-            factory._install_factory()
-            self._factory_cache = factory
+        """The value ``name`` had on this built-in item at factory state (compact export omits it)."""
+        if getattr(self, "_factory_cache", None) is None:
+            self._factory_cache = Router(self.name, self.version, self._hardware, (), self._identity)
         for other in self._factory_cache.table(path).items:
             same = (other.props.get("default-name") == item.props.get("default-name") if path == "/interface/ethernet"
                     else other.props.get("name") == item.props.get("name") or self.schema(path).singleton)

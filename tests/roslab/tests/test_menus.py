@@ -390,3 +390,10 @@ def test_ethernet_mac_addresses_are_stable_and_distinct(router):
     assert len(set(macs)) == 2
     again = build_router("hub", interfaces=[{"name": "ether1"}, {"name": "ether2"}])
     assert [r["mac-address"] for r in rows(again, "/interface")] == macs
+
+
+def test_tunnel_rename_through_interface_view_renames_dynamic_peer(router):
+    add(router, "/interface/gre", name="gre1", **{"remote-address": "198.51.100.2", "ipsec-secret": "x"})
+    run(router, "/interface/set", numbers="gre1", name="to-spoke")
+    assert [r["name"] for r in rows(router, IPSEC + "peer")] == ["to-spoke"]
+    assert rows(router, IPSEC + "identity")[0]["peer"] == "to-spoke"
