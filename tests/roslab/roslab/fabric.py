@@ -214,6 +214,22 @@ class Fabric:
         self._write_all()
         return self.clock.now
 
+    def run_on_loop(self, loop, period=1.0, speed=1.0):
+        """Let the lab clock follow real time on an asyncio ``loop`` (the lab daemon): every
+        ``period`` seconds the clock advances ``period * speed``. Runs on the loop's thread, so it
+        never races API sessions. ``stop_loop()`` ends it."""
+        def step():
+            self.tick(period * speed)
+            self._loop_handle = loop.call_later(period, step)
+        self.stop_loop()
+        self._loop_handle = loop.call_later(period, step)
+
+    def stop_loop(self):
+        handle = getattr(self, "_loop_handle", None)
+        if handle is not None:
+            handle.cancel()
+            self._loop_handle = None
+
     def link_down(self, a_if, b_if=None):
         self._set_link(a_if, b_if, down=True)
 

@@ -404,3 +404,17 @@ def test_clock_runs_events_in_time_order():
     clock.call_at(5, lambda: clock.call_later(1, lambda: seen.append(("b", clock.now))))
     clock.advance(20)
     assert seen == [("b", 6.0), ("a", 10.0)] and clock.now == 20.0
+
+
+def test_run_on_loop_follows_real_time(lab):
+    import asyncio
+    loop = asyncio.new_event_loop()
+    try:
+        lab.run_on_loop(loop, period=0.01, speed=100)      # 1 lab second per 10 ms
+        loop.run_until_complete(asyncio.sleep(0.1))
+        lab.stop_loop()
+        reached = lab.clock.now
+        loop.run_until_complete(asyncio.sleep(0.05))
+    finally:
+        loop.close()
+    assert 3 <= reached <= 10 and lab.clock.now == reached
