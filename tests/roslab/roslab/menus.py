@@ -386,6 +386,9 @@ class Router(Store):
 
     def restore(self, snapshot):
         self.load_tables(snapshot)
+        # the running software, not the saved one, answers /system/resource
+        for item in self.table("/system/resource").items:
+            item.props["version"] = schema.version_string(self.version)
         for path in ("/log", IPSEC + "active-peers", IPSEC + "installed-sa"):
             self.table(path).items = []
         for item in self.table(IPSEC + "statistics").items:

@@ -397,3 +397,11 @@ def test_tunnel_rename_through_interface_view_renames_dynamic_peer(router):
     run(router, "/interface/set", numbers="gre1", name="to-spoke")
     assert [r["name"] for r in rows(router, IPSEC + "peer")] == ["to-spoke"]
     assert rows(router, IPSEC + "identity")[0]["peer"] == "to-spoke"
+
+
+def test_restore_into_newer_version_reports_running_version(router):
+    add(router, IPSEC + "peer", name="p", address="198.51.100.2")
+    upgraded = build_router("hub", version="7.24", interfaces=[{"name": "ether1"}, {"name": "ether2"}])
+    upgraded.restore(router.snapshot())
+    assert rows(upgraded, "/system/resource")[0]["version"] == "7.24 (stable)"
+    assert [r["name"] for r in rows(upgraded, IPSEC + "peer")] == ["p"]

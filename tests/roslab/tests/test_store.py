@@ -1,6 +1,7 @@
 """roslab.store: ids, ordering, print/queries and the generic verbs with RouterOS error texts."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from roslab.errors import RosTrap
 from roslab.menus import build_router
@@ -353,3 +354,50 @@ def test_address_list_timeout_makes_entry_dynamic(router):
     run(router, ALIST + "/set", **{".id": ret, "comment": "still editable"})
     run(router, ALIST + "/remove", **{".id": ret})
     assert rows(router, ALIST) == []
+
+
+# --- ordering invariants under random edits -------------------------------------------------------
+EDIT = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 20)),
+    st.tuples(st.just("add-before"), st.integers(0, 20)),
+    st.tuples(st.just("remove"), st.integers(0, 20)),
+    st.tuples(st.just("move"), st.integers(0, 20), st.one_of(st.none(), st.integers(0, 20))),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(EDIT, max_size=25))
+def test_filter_order_matches_a_list_model(edits):
+    """add/place-before/move/remove keep the order a plain list model predicts; ids are never reused
+    and the fasttrack counter rule stays first."""
+    router = build_router("r")
+    fast = _filter_ids(router)[0]
+    model, seen = [], set()
+    for edit in edits:
+        if edit[0] == "add" or (edit[0] == "add-before" and not model):
+            new = add(router, FILTER, chain="input")
+            model.append(new)
+        elif edit[0] == "add-before":
+            target = model[edit[1] % len(model)]
+            new = add(router, FILTER, chain="input", **{"place-before": target})
+            model.insert(model.index(target), new)
+        elif edit[0] == "remove" and model:
+            victim = model.pop(edit[1] % len(model))
+            run(router, FILTER + "/remove", **{".id": victim})
+            continue
+        elif edit[0] == "move" and model:
+            item = model[edit[1] % len(model)]
+            attrs = {"numbers": item}
+            dest = None if edit[2] is None else model[edit[2] % len(model)]
+            if dest is not None:
+                attrs["destination"] = dest
+            run(router, FILTER + "/move", **attrs)
+            if dest != item:
+                model.remove(item)
+                model.insert(model.index(dest) if dest is not None else len(model), item)
+            continue
+        else:
+            continue
+        assert new not in seen
+        seen.add(new)
+    assert _filter_ids(router) == [fast] + model
