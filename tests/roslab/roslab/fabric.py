@@ -140,6 +140,7 @@ class IkeSa:
         self.lifetime = d["lifetime"]
         self.spii, self.spir = _hex(rng, 16), _hex(rng, 16)
         self.children = {}                # initiator policy id -> Child
+        self.auth_child_done = False      # IKEv2: the IKE_AUTH child has been tried
         self.child_failures = {}          # initiator policy id -> fingerprint already reported
         self.alive = {i_router: True, r_router: True}
         # DPD: when each side stopped hearing the other (None: the peer answers), and its timers
@@ -880,7 +881,11 @@ class Fabric:
         for policy_id, policy in wanted.items():
             if policy_id in sa.children:
                 continue
-            outcome = ike.negotiate_child(i_side, policy, r_side, sa.details, sa.i_addr, sa.r_addr)
+            # IKEv2: the first child rides IKE_AUTH (no PFS exchange); later ones are CREATE_CHILD_SA
+            first_child = sa.version == 2 and not sa.auth_child_done
+            sa.auth_child_done = True
+            outcome = ike.negotiate_child(i_side, policy, r_side, sa.details, sa.i_addr, sa.r_addr,
+                                          first_child=first_child)
             matched = (outcome.details or {}).get("responder_policy") or (outcome.details or {}).get("template")
             fingerprint = self._child_fingerprint(i_side, policy, r_side, matched)
             if outcome.ok:
@@ -904,6 +909,23 @@ class Fabric:
                 self._log(sa.r_router, line)
             for line in outcome.initiator_logs:
                 self._log(sa.i_router, line)
+
+    def _rekey_child(self, now, sa, policy_id, child, sides):
+        """A phase-2 rekey is a fresh exchange with PFS (IKEv2 CREATE_CHILD_SA, IKEv1 quick mode)."""
+        i_side, r_side = sides[sa.i_router], sides[sa.r_router]
+        policy = next((p for p in i_side.policies() if p[".id"] == policy_id), None)
+        if policy is None:
+            return False
+        outcome = ike.negotiate_child(i_side, policy, r_side, sa.details, sa.i_addr, sa.r_addr)
+        if not outcome.ok:
+            return False      # the child goes; _children tries a new one and logs why it fails
+        child.added = now
+        child.lifetime = outcome.details["lifetime"]
+        child.rekeys += 1
+        child.spi_i = "0x%08X" % self.rng.getrandbits(32)
+        child.spi_r = "0x%08X" % self.rng.getrandbits(32)
+        child.ids = {}
+        return True
 
     def _child_fingerprint(self, i_side, policy, r_side, r_policy):
         i_prop = i_side.proposal((policy or {}).get("proposal", "default"))
@@ -953,14 +975,9 @@ class Fabric:
                     continue
             for policy_id, child in list(sa.children.items()):
                 if now >= child.added + child.lifetime:
-                    if talk:
-                        child.added = now
-                        child.rekeys += 1
-                        child.spi_i = "0x%08X" % self.rng.getrandbits(32)
-                        child.spi_r = "0x%08X" % self.rng.getrandbits(32)
-                        child.ids = {}
-                    else:
-                        del sa.children[policy_id]
+                    if talk and self._rekey_child(now, sa, policy_id, child, sides):
+                        continue
+                    del sa.children[policy_id]
             if both:
                 self._children(now, sa, sides)
         self._prune_sas()
@@ -1056,7 +1073,9 @@ class Fabric:
             sa.ids[name] = self._new_id(router)
         rx_bytes, tx_bytes, rx_packets, tx_packets = sa.bytes[name]
         other = sa.other(name)
-        row = {".id": sa.ids[name], "id": sa.peer_name(name), "local-address": sa.address(name),
+        # `id`: the identity the remote end presented (its my-id: address, fqdn, DN, …)
+        remote_id = sa.details.get("responder_id" if name == sa.i_router else "initiator_id") or ("", "")
+        row = {".id": sa.ids[name], "id": str(remote_id[1]), "local-address": sa.address(name),
                "remote-address": sa.address(other), "port": str(sa.port),
                "side": "initiator" if name == sa.i_router else "responder", "state": "established",
                "uptime": format_duration(now - sa.established), "last-seen": format_duration(self._last_seen(sa, name, now)),

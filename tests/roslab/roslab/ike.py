@@ -64,6 +64,8 @@ LOG_TEXTS = {
     "ph2-time-up-v1": ("ipsec,error", "phase2 negotiation failed due to time up waiting for phase1. "
                        "ESP %(remote)s[0]->%(local)s[0]", "UNCONFIRMED (racoon, reference §5)"),
     "dpd-dead": ("ipsec,info", "peer %(remote)s is not responding, removing", "UNCONFIRMED"),
+    "initiator-id-mismatch": ("ipsec,error", "identity not found for initiator: %(local_id)s peer: %(remote_id)s",
+                              "UNCONFIRMED (mirrors the responder's FIELD line)"),
     "ph2-rekey": ("ipsec,debug", "child SA rekeyed: %(spi)s", "UNCONFIRMED"),
 }
 
@@ -424,7 +426,17 @@ def negotiate_phase1(initiator, i_peer, i_address, responder, r_address, i_port=
             responder_logs.append(log_line("wrong-password-v1", **where))
         return Outcome(False, "auth", silent=True, responder_logs=responder_logs,
                        details={"why": auth_failure, "version": 1})
+    r_cert = responder.certificate(r_identity.get("certificate", "")) if r_identity.get("certificate") else None
+    responder_id = local_id(r_identity, r_address, r_cert)
+    i_cert = initiator.certificate(i_identity.get("certificate", "")) if i_identity.get("certificate") else None
+    initiator_id = local_id(i_identity, i_address, i_cert)
+    if not remote_id_accepts(i_identity, responder_id):
+        # the initiator does not accept who answered (its remote-id); it tears the exchange down
+        return Outcome(False, "auth", initiator_logs=[
+            log_line("initiator-id-mismatch", local_id=format_id(initiator_id), remote_id=format_id(responder_id))],
+            responder_logs=responder_logs, details={"why": "remote-id", "version": version})
     details = dict(chosen)
+    details.update({"initiator_id": initiator_id, "responder_id": responder_id})
     details.update({"version": version, "initiator_peer": i_peer, "responder_peer": r_peer,
                     "initiator_identity": i_identity, "responder_identity": r_identity,
                     "initiator_profile": i_profile, "responder_profile": r_profile,
@@ -461,7 +473,25 @@ def template_allows(template, initiator_policy):
             and t_sport in ("any", i_dport) and t_dport in ("any", i_sport))
 
 
-def intersect_proposals(i_proposal, r_proposal, version, proposal_check="obey"):
+def pfs_acceptable(i_pfs, r_pfs, version, proposal_check, with_key_exchange=True):
+    """Does the responder accept the initiator's PFS group?
+
+    IKEv2 (RFC 7296 §1.2): the child SA created inside IKE_AUTH has no key exchange, so its
+    proposal's DH group is ignored; a mismatch only shows when a CREATE_CHILD_SA (a second child or a
+    rekey) carries one. IKEv1 quick mode follows the responder's `proposal-check` (racoon semantics,
+    which RouterOS's IKEv1 derives from): obey takes the initiator's group; claim and strict refuse a
+    different group when both require PFS; exact refuses any other group when the responder requires
+    one; a responder without PFS obeys."""
+    if version == 2:
+        return not with_key_exchange or i_pfs == r_pfs
+    if i_pfs == r_pfs or proposal_check == "obey" or r_pfs == "none":
+        return True
+    if proposal_check in ("claim", "strict"):
+        return i_pfs == "none" and proposal_check == "claim"
+    return False
+
+
+def intersect_proposals(i_proposal, r_proposal, version, proposal_check="obey", with_key_exchange=True):
     """Phase-2 agreement: (chosen, None) or (None, reason)."""
     if i_proposal is None or r_proposal is None or truthy(r_proposal.get("disabled", "false")):
         return None, "proposal"
@@ -476,7 +506,7 @@ def intersect_proposals(i_proposal, r_proposal, version, proposal_check="obey"):
             return None, "auth"
         auth = "none"
     i_pfs, r_pfs = i_proposal["pfs-group"], r_proposal["pfs-group"]
-    if i_pfs != r_pfs and not (version == 1 and proposal_check == "obey"):
+    if not pfs_acceptable(i_pfs, r_pfs, version, proposal_check, with_key_exchange):
         return None, "pfs"
     i_life, r_life = parse_duration(i_proposal["lifetime"]), parse_duration(r_proposal["lifetime"])
     if version == 2:
@@ -488,8 +518,10 @@ def intersect_proposals(i_proposal, r_proposal, version, proposal_check="obey"):
     return {"enc": enc, "auth": auth if auth != "null" else "none", "pfs": i_pfs, "lifetime": lifetime}, None
 
 
-def negotiate_child(initiator, i_policy, responder, phase1, i_address, r_address):
-    """Phase 2 for one initiator policy over an established phase 1 (``phase1`` = its details)."""
+def negotiate_child(initiator, i_policy, responder, phase1, i_address, r_address, first_child=False):
+    """Phase 2 for one initiator policy over an established phase 1 (``phase1`` = its details).
+
+    ``first_child``: IKEv2's child SA created with IKE_AUTH (no PFS key exchange)."""
     i_policy = with_defaults(i_policy, POLICY_DEFAULTS)
     version = phase1["version"]
     r_peer, r_identity = phase1["responder_peer"], phase1["responder_identity"]
@@ -522,7 +554,8 @@ def negotiate_child(initiator, i_policy, responder, phase1, i_address, r_address
     i_proposal = initiator.proposal(i_policy["proposal"])
     r_proposal = responder.proposal(matched.get("proposal", "default"))
     check = phase1["responder_profile"].get("proposal-check", "obey")
-    chosen, reason = intersect_proposals(i_proposal, r_proposal, version, check)
+    chosen, reason = intersect_proposals(i_proposal, r_proposal, version, check,
+                                         with_key_exchange=not (version == 2 and first_child))
     if chosen is None or not mode_ok or not protocols_ok:
         if version == 2:
             responder_logs += [log_line("ph1-no-proposal"), log_line("reply-notify", notify="NO_PROPOSAL_CHOSEN")]

@@ -240,6 +240,19 @@ def test_lifetimes_rekey_and_dpd_detects_a_dead_peer(lab):
     assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"
 
 
+def test_ikev2_pfs_mismatch_breaks_the_tunnel_at_the_first_rekey(lab):
+    established_pair(lab, pfs="modp2048")
+    lab.tick(1)
+    spoke, hub = r(lab, "spoke"), r(lab, "hub")
+    assert len(spoke.items("/ip/ipsec/installed-sa")) == 2        # IKE_AUTH child: no PFS exchange
+    lab.tick(30 * 60)
+    assert spoke.items("/ip/ipsec/installed-sa") == []
+    assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"
+    assert messages(hub).count("reply notify: NO_PROPOSAL_CHOSEN") == 1
+    lab.tick(3600)
+    assert messages(hub).count("reply notify: NO_PROPOSAL_CHOSEN") == 1   # not re-logged while nothing changes
+
+
 def test_config_change_renegotiates(lab):
     established_pair(lab)
     lab.tick(1)

@@ -170,6 +170,38 @@ def test_phase2_proposal_mismatch(change):
     assert ("ipsec", "reply notify: NO_PROPOSAL_CHOSEN") in child.responder_logs
 
 
+def test_ikev2_pfs_mismatch_only_shows_with_a_key_exchange():
+    hub, spoke = pair(proposal={"pfs-group": "modp2048"})
+    p1 = phase1(hub, spoke).details
+    # the first child rides IKE_AUTH without KE (RFC 7296 §1.2): it comes up ...
+    assert negotiate_child(spoke, spoke.policies()[0], hub, p1, SPOKE, HUB, first_child=True).ok
+    # ... and its rekey (CREATE_CHILD_SA with KE) is refused
+    assert negotiate_child(spoke, spoke.policies()[0], hub, p1, SPOKE, HUB).failure == "no-proposal"
+
+
+@pytest.mark.parametrize("check,initiator_pfs,responder_pfs,ok", [
+    ("obey", "modp2048", "ecp256", True), ("claim", "modp2048", "ecp256", False),
+    ("claim", "none", "ecp256", True), ("strict", "none", "ecp256", False),
+    ("exact", "modp2048", "ecp256", False), ("exact", "modp2048", "none", True),
+])
+def test_ikev1_pfs_follows_proposal_check(check, initiator_pfs, responder_pfs, ok):
+    hub, spoke = pair(mode="main", proposal={"pfs-group": initiator_pfs}, profile={"proposal-check": check})
+    hub.menus["/ip/ipsec/peer"][0]["exchange-mode"] = "main"
+    hub.menus["/ip/ipsec/profile"][0]["proposal-check"] = check
+    hub.menus["/ip/ipsec/proposal"][0]["pfs-group"] = responder_pfs
+    p1 = phase1(hub, spoke).details
+    assert negotiate_child(spoke, spoke.policies()[0], hub, p1, SPOKE, HUB).ok is ok
+
+
+def test_initiator_checks_the_responders_id():
+    hub, spoke = pair()
+    spoke.menus["/ip/ipsec/identity"][0]["remote-id"] = "fqdn:hub.example.net"
+    outcome = phase1(hub, spoke)
+    assert outcome.failure == "auth" and outcome.details["why"] == "remote-id"
+    hub.menus["/ip/ipsec/identity"][0]["my-id"] = "fqdn:hub.example.net"
+    assert phase1(hub, spoke).ok
+
+
 def test_gcm_with_empty_auth_on_both_sides():
     gcm = {"enc-algorithms": "aes-256-gcm", "auth-algorithms": ""}
     hub, spoke = pair(proposal=gcm)
