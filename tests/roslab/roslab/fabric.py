@@ -205,6 +205,19 @@ class Fabric:
         self.clock.add_poller(self._next_due, self._run_due)
         self._sync_router_clocks()
 
+    @classmethod
+    def for_lab(cls, lab, realtime=True, period=1.0, speed=1.0, seed=0):
+        """The fabric of a started ``roslab.control.Lab``: its routers and topology links; with
+        ``realtime`` the lab clock follows real time on the lab loop. Built on the loop thread."""
+        links = (lab.topology or {}).get("links") or lab.links
+
+        def build():
+            fabric = cls(lab.routers, links, seed=seed)
+            if realtime:
+                fabric.run_on_loop(lab.loop, period, speed)
+            return fabric
+        return lab.call(build)
+
     # -- public API ---------------------------------------------------------------------------------
     def tick(self, seconds=0.0):
         """Advance the lab clock ``seconds`` (0: just settle what configuration changes started)."""

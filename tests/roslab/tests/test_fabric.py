@@ -431,3 +431,38 @@ def test_run_on_loop_follows_real_time(lab):
     finally:
         loop.close()
     assert 3 <= reached <= 10 and lab.clock.now == reached
+
+
+def test_a_running_lab_shows_the_tunnel_to_api_clients(make_lab):
+    """End to end: configure both routers with librouteros over the API, let the fabric run on the
+    lab loop, read active-peers and installed-sa back over the API."""
+    from conftest import TWO_ROUTERS, lab_api
+    lab = make_lab(TWO_ROUTERS)
+    fabric = Fabric.for_lab(lab, realtime=False)
+    for name, remote, local_lan, remote_lan, passive in (
+            ("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),
+            ("spoke1", "198.51.100.1", "10.20.0.0/24", "10.10.0.0/24", "no")):
+        api = lab_api(lab, name)
+        try:
+            api.path("ip", "ipsec", "profile").add(name="ike", **{"enc-algorithm": "aes-256", "dh-group": "ecp256"})
+            api.path("ip", "ipsec", "proposal").add(name="esp", **{"pfs-group": "ecp256"})
+            api.path("ip", "ipsec", "peer").add(name="other", address=remote + "/32", profile="ike",
+                                                passive=passive, **{"exchange-mode": "ike2"})
+            api.path("ip", "ipsec", "identity").add(peer="other", secret="lab-secret")
+            api.path("ip", "ipsec", "policy").add(peer="other", tunnel="yes", proposal="esp",
+                                                  **{"src-address": local_lan, "dst-address": remote_lan})
+        finally:
+            api.close()
+    lab.call(fabric.tick, 2)
+    api = lab_api(lab, "spoke1")
+    try:
+        peers = list(api.path("ip", "ipsec", "active-peers"))
+        sas = list(api.path("ip", "ipsec", "installed-sa"))
+        policies = [p for p in api.path("ip", "ipsec", "policy") if p.get("peer") == "other"]
+        log = [row["message"] for row in api.path("log")]
+    finally:
+        api.close()
+    assert [p["state"] for p in peers] == ["established"]
+    assert sorted(sa["state"] for sa in sas) == ["mature", "mature"]
+    assert policies[0]["ph2-state"] == "established" and policies[0]["active"] is True
+    assert any(m.startswith("new ike2 SA (I)") for m in log)
