@@ -21,14 +21,15 @@ PLAYBOOK_BIN = os.path.join(VENV_BIN, "ansible-playbook")
 pytestmark = pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not in the venv")
 
 
-def _play(tmp_path, port, tasks):
+def _plays(tmp_path, plays):
+    """Run one playbook with a play per (port, tasks); returns rc and {(play index, task name): result}."""
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "vars": {"ansible_python_interpreter": sys.executable},
         "module_defaults": {"group/community.routeros.api": {
             "hostname": "127.0.0.1", "port": port, "username": "admin", "password": "", "tls": False}},
         "tasks": tasks,
-    }]
+    } for port, tasks in plays]
     cfg = tmp_path / "ansible.cfg"
     cfg.write_text("[defaults]\nretry_files_enabled = false\n")
     path = tmp_path / "play.yml"
@@ -43,9 +44,15 @@ def _play(tmp_path, port, tasks):
     except ValueError:
         raise AssertionError("no JSON from ansible-playbook (rc=%s):\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr))
     results = {}
-    for task in report["plays"][0]["tasks"]:
-        results[task["task"]["name"]] = task["hosts"]["localhost"]
+    for index, play_report in enumerate(report["plays"]):
+        for task in play_report["tasks"]:
+            results[(index, task["task"]["name"])] = task["hosts"]["localhost"]
     return proc.returncode, results
+
+
+def _play(tmp_path, port, tasks):
+    rc, results = _plays(tmp_path, [(port, tasks)])
+    return rc, dict((name, result) for (_, name), result in results.items())
 
 
 PROFILE = {"name": "ipsecfleet-ike2", "enc-algorithm": "aes-256", "hash-algorithm": "sha256",
@@ -120,3 +127,23 @@ def test_api_modify_reports_routeros_error(make_lab, tmp_path):
     result = results["bad identity"]
     assert result.get("failed")
     assert "input does not match any value of peer" in result["msg"]
+
+
+def test_versions_as_community_routeros_sees_them(make_lab, tmp_path):
+    """get_api_version parses /system/resource; the IPsec data of 7.12.2 and 7.24 routers round-trips."""
+    lab = make_lab({"routers": {"old": {"version": "7.12.2"}, "new": {"version": "7.24"}}})
+    tasks = [
+        {"name": "resource", "community.routeros.api": {"path": "system resource"}},
+        {"name": "proposals", "community.routeros.api_modify": {"path": "ip ipsec proposal", "data": [
+            {"name": "ipsecfleet-gcm", "auth-algorithms": "", "enc-algorithms": "aes-256-gcm",
+             "pfs-group": "ecp256", "lifetime": "1h"}]}},
+        {"name": "proposals again", "community.routeros.api_modify": {"path": "ip ipsec proposal", "data": [
+            {"name": "ipsecfleet-gcm", "auth-algorithms": "", "enc-algorithms": "aes-256-gcm",
+             "pfs-group": "ecp256", "lifetime": "1h"}]}},
+    ]
+    rc, results = _plays(tmp_path, [(lab.ports["old"]["api"], tasks), (lab.ports["new"]["api"], tasks)])
+    assert rc == 0, json.dumps(dict((str(k), v) for k, v in results.items()), indent=1)[:4000]
+    for index, version in enumerate(("7.12.2", "7.24")):
+        assert results[(index, "resource")]["msg"][0]["version"] == version + " (stable)"
+        assert results[(index, "proposals")]["changed"]
+        assert not results[(index, "proposals again")]["changed"]
