@@ -85,12 +85,13 @@ TEXTS = {
     "duplicate_ip_address": ("failure: already have such address", None),
     "duplicate_name": ("failure: item with such name already exists", None),
     "missing_args": ("missing value(s) of argument(s) %s", 1),
-    "cannot_move_builtin": ("cannot move builtin", None),
-    "cannot_remove_builtin": ("cannot remove builtin", None),
 }
 # UNCONFIRMED texts: no primary evidence (spec §1 marks them so). One table, so that a run against a
 # real router can correct them in one place. Tests assert the trap and its category, not these words.
 UNCONFIRMED_TEXTS = {
+    # spec §1: words seen on 7.23.x for the filter dynamic rule; "Exact prefix UNCONFIRMED"
+    "cannot_move_builtin": ("cannot move builtin", None),
+    "cannot_remove_builtin": ("cannot remove builtin", None),
     # spec §1 "Duplicate name in IPsec menus: UNCONFIRMED ... default to the generic text"
     "duplicate_name_ipsec": ("failure: item with such name already exists", None),
     # inspect lists `add` on /ip/ipsec/active-peers (comment only); what it does is not captured

@@ -115,8 +115,10 @@ def test_fasttrack_dummy_rule(router):
     assert rule["chain"] == "forward" and rule["action"] == "passthrough"
     first = add(router, FILTER, chain="input")
     err = trap_of(router, FILTER + "/remove", **{".id": rule[".id"]})
-    assert err.message == "cannot remove builtin"
-    assert trap_of(router, FILTER + "/move", numbers=rule[".id"], destination=first).message == "cannot move builtin"
+    # spec §1: the words are from a 7.23.x capture, the exact prefix is UNCONFIRMED
+    assert err.message.endswith("cannot remove builtin")
+    assert trap_of(router, FILTER + "/move", numbers=rule[".id"], destination=first).message.endswith(
+        "cannot move builtin")
     # nothing may be placed before it
     assert trap_of(router, FILTER + "/move", numbers=first, destination=rule[".id"]).category is None
     with pytest.raises(RosTrap):
