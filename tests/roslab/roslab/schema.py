@@ -115,6 +115,22 @@ UNCONFIRMED_TEXTS = {
 }
 
 
+def correct_texts(corrections):
+    """Replace UNCONFIRMED texts with what a real router said: ``{key: [message, category]}``.
+
+    Also applied at import from the JSON file named by ``ROSLAB_TEXT_CORRECTIONS`` when set.
+    """
+    for key, (message, category) in corrections.items():
+        if key not in UNCONFIRMED_TEXTS:
+            raise KeyError("%s is not an UNCONFIRMED text" % key)
+        UNCONFIRMED_TEXTS[key] = (message, category)
+
+
+if os.environ.get("ROSLAB_TEXT_CORRECTIONS"):
+    with open(os.environ["ROSLAB_TEXT_CORRECTIONS"]) as _f:
+        correct_texts(json.load(_f))
+
+
 def trap(key, *args):
     """A RosTrap for a table text; ``key`` is looked up in TEXTS, then UNCONFIRMED_TEXTS."""
     message, category = TEXTS.get(key) or UNCONFIRMED_TEXTS[key]

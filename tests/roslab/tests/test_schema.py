@@ -134,3 +134,12 @@ def test_unconfirmed_texts_live_in_one_table():
     for key in ("duplicate_name_ipsec", "cannot_remove_default", "item_in_use", "duplicate_peer"):
         assert isinstance(schema.trap(key, "a", "b") if "%" in schema.UNCONFIRMED_TEXTS[key][0]
                           else schema.trap(key), RosTrap)
+
+
+def test_unconfirmed_texts_can_be_corrected(monkeypatch):
+    monkeypatch.setitem(schema.UNCONFIRMED_TEXTS, "duplicate_name_ipsec", schema.UNCONFIRMED_TEXTS["duplicate_name_ipsec"])
+    schema.correct_texts({"duplicate_name_ipsec": ["failure: name already used", 4]})
+    err = schema.trap("duplicate_name_ipsec")
+    assert (err.message, err.category) == ("failure: name already used", 4)
+    with pytest.raises(KeyError):
+        schema.correct_texts({"no_such_item": ["x", None]})    # confirmed texts are not "corrected"
