@@ -10,7 +10,8 @@ Supported:
   * ``[find]``, ``[find where …]``/``[find …]`` with ``=``, ``!=``, ``~`` (regex), bare ``flag`` and
     ``!flag``, joined by ``and`` (and ``or``);
   * ``:log info|warning|error|debug "…"``, ``:delay 5s``, ``:local``/``:global``/``:set``, ``:put``,
-    ``:if (…) do={…} else={…}``, ``:len``, ``:tostr``, ``:error``;
+    ``:if (…) do={…} else={…}``, ``:foreach x in=… do={…}``, ``:do {…} on-error={…}``, ``:len``,
+    ``:tostr``, ``:error``;
   * ``/system script run <name>`` and ``/import file-name=<name>`` (from ``/file`` contents);
   * strings with escapes and ``$var`` interpolation, line continuation with a trailing ``\\``,
     ``#`` comment lines, ``;`` between commands.
@@ -430,6 +431,31 @@ class Interpreter:
                 yield from self._block(branches["do"], scope)
             elif "else" in branches:
                 yield from self._block(branches["else"], scope)
+        elif name == "foreach":
+            # :foreach i in=<list> do={…}
+            if len(args) != 3 or args[0].kind != "WORD" or args[1].kind != "ARG" or args[1].value != "in" \
+                    or args[2].kind != "ARG" or args[2].value != "do" or args[2].extra[1].kind != "BLOCK":
+                raise ScriptError(line, ":foreach expects a name, in=<list> and do={…}")
+            values = self._value(args[1].extra[1], scope)
+            if not isinstance(values, (list, tuple)):
+                values = [] if values in (None, "") else [values]
+            for value in values:
+                scope["locals"].append({args[0].value: value})
+                try:
+                    yield from self._block(args[2].extra[1].value, scope)
+                finally:
+                    scope["locals"].pop()
+        elif name == "do":
+            # :do {…} on-error={…}
+            if not args or args[0].kind != "BLOCK" or any(
+                    a.kind != "ARG" or a.value != "on-error" or a.extra[1].kind != "BLOCK" for a in args[1:]):
+                raise ScriptError(line, ":do expects {…} and optionally on-error={…}")
+            try:
+                yield from self._block(args[0].value, scope)
+            except ScriptError:
+                if len(args) == 1:
+                    raise
+                yield from self._block(args[1].extra[1].value, scope)
         elif name == "len":
             value = self._value(args[0], scope) if args else None
             return len(value) if isinstance(value, (list, tuple, str)) else (0 if value is None else 1)

@@ -131,6 +131,19 @@ def test_locals_globals_if_else_and_log(router):
     assert globals_ == {"failures": 3}
 
 
+def test_foreach_over_find_and_do_on_error(router):
+    router.tables["/ip/ipsec/peer"] = [{".id": "*1", "name": "a"}, {".id": "*2", "name": "b"}]
+    run_script(router, """
+:foreach p in=[/ip ipsec peer find] do={
+    :log info "peer $p"
+}
+:do { /ip ipsec peer add name=a } on-error={ :log warning "duplicate" }
+""")
+    assert router.logs == [("script,info", "peer *1"), ("script,info", "peer *2"), ("script,warning", "duplicate")]
+    with pytest.raises(ScriptError, match="already exists"):
+        run_script(router, ":do { /ip ipsec peer add name=a }")
+
+
 def test_add_returns_the_new_id(router):
     output = run_script(router, ':local id [/ip ipsec peer add name=z]\n:put $id\n')
     assert output == ["*1"]
@@ -168,7 +181,8 @@ def test_routeros_errors_stop_with_the_line(router):
 
 
 @pytest.mark.parametrize("source,line,reason", [
-    (':foreach i in=[/ip ipsec peer find] do={}', 1, "bad command name :foreach"),
+    (':while (true) do={}', 1, "bad command name :while"),
+    (':foreach i [/ip ipsec peer find] do={}', 1, ":foreach expects"),
     ('\n\n/ip ipsec peer\nfrobnicate x=1', 4, "bad command name frobnicate"),
     (':log info "x', 1, "unterminated string"),
     (':put $nope', 1, "unknown variable $nope"),
@@ -190,34 +204,60 @@ def test_parse_keeps_block_source_for_script_values(router):
     assert len(parse("a;b\nc")) == 3
 
 
+EXPORT_COMMANDS = [
+    ("/ip/address/add", {"address": "198.51.100.1/24", "interface": "ether1"}),
+    ("/interface/gre/add", {"name": "gre1", "remote-address": "198.51.100.2", "local-address": "198.51.100.1",
+                            "ipsec-secret": "k$y", "allow-fast-path": "no"}),
+    ("/interface/vrrp/add", {"name": "vrrp1", "interface": "ether2", "priority": "200",
+                             "on-master": ':log info "master $x"\n:delay 1s'}),
+    ("/interface/list/add", {"name": "WAN"}),
+    ("/interface/list/member/add", {"list": "WAN", "interface": "ether1"}),
+    ("/ip/ipsec/profile/set", {".id": "default", "dpd-interval": "30s"}),
+    ("/ip/ipsec/profile/add", {"name": "ipsecfleet-p1", "enc-algorithm": "aes-256", "dh-group": "ecp256",
+                               "hash-algorithm": "sha256"}),
+    ("/ip/ipsec/proposal/add", {"name": "t1", "enc-algorithms": "aes-256-cbc", "pfs-group": "ecp256",
+                                "comment": "has spaces and \"quotes\""}),
+    ("/ip/ipsec/peer/add", {"name": "hub", "address": "198.51.100.1/32", "profile": "ipsecfleet-p1",
+                            "exchange-mode": "ike2"}),
+    ("/ip/ipsec/identity/add", {"peer": "hub", "secret": "s3cret $x"}),
+    ("/ip/ipsec/policy/add", {"peer": "hub", "src-address": "10.20.0.0/24", "dst-address": "10.10.0.0/24",
+                              "tunnel": "yes", "proposal": "t1"}),
+    ("/ip/ipsec/settings/set", {"accounting": "no"}),
+    ("/ip/firewall/address-list/add", {"list": "peers", "address": "198.51.100.1"}),
+    ("/ip/firewall/filter/add", {"chain": "input", "action": "accept", "protocol": "udp",
+                                 "dst-port": "500,4500", "src-address-list": "peers",
+                                 "comment": "ipsecfleet:ike allow IKE"}),
+    ("/ip/firewall/filter/add", {"chain": "input", "action": "drop", "protocol": "udp", "dst-port": "500"}),
+    ("/ip/firewall/nat/add", {"chain": "srcnat", "action": "masquerade", "ipsec-policy": "out,none",
+                              "out-interface": "ether1"}),
+    ("/ip/firewall/raw/add", {"chain": "prerouting", "action": "notrack", "src-address": "10.10.0.0/24",
+                              "dst-address": "10.20.0.0/24"}),
+    ("/ip/firewall/mangle/add", {"chain": "forward", "action": "change-mss", "protocol": "tcp", "tcp-flags": "syn",
+                                 "ipsec-policy": "out,ipsec", "new-mss": "1360", "tcp-mss": "!0-1360",
+                                 "passthrough": "yes"}),
+    ("/ip/route/add", {"dst-address": "10.20.0.0/24", "gateway": "198.51.100.2"}),
+    ("/ip/service/set", {".id": "api", "address": "10.0.0.0/8"}),
+    ("/system/identity/set", {"name": "hub one"}),
+    ("/system/script/add", {"name": "failover",
+                            "source": ':local a "x"\n:if ($a = "x") do={ :log warning "fail; over" }\n'}),
+    ("/system/scheduler/add", {"name": "tick", "interval": "1m", "on-event": ":log info \"tick $x\""}),
+    ("/tool/netwatch/add", {"host": "198.51.100.2", "down-script": "/system script run failover"}),
+]
+
+
 def test_export_reimports_to_the_same_configuration():
     from conftest import real_router_factory
     build = real_router_factory()
-    source = build(name="a", version="7.22.2", interfaces=[{"name": "ether1"}], addresses=[])
-    commands = [
-        ("/ip/ipsec/profile/add", {"name": "ipsecfleet-p1", "enc-algorithm": "aes-256", "dh-group": "ecp256",
-                                   "hash-algorithm": "sha256"}),
-        ("/ip/ipsec/proposal/add", {"name": "t1", "enc-algorithms": "aes-256-cbc", "pfs-group": "ecp256",
-                                    "comment": "has spaces and \"quotes\""}),
-        ("/ip/ipsec/peer/add", {"name": "hub", "address": "198.51.100.1/32", "profile": "ipsecfleet-p1",
-                                "exchange-mode": "ike2"}),
-        ("/ip/ipsec/identity/add", {"peer": "hub", "secret": "s3cret $x"}),
-        ("/ip/ipsec/policy/add", {"peer": "hub", "src-address": "10.20.0.0/24", "dst-address": "10.10.0.0/24",
-                                  "tunnel": "yes", "proposal": "t1"}),
-        ("/ip/firewall/address-list/add", {"list": "peers", "address": "198.51.100.1"}),
-        ("/ip/firewall/filter/add", {"chain": "input", "action": "accept", "protocol": "udp",
-                                     "dst-port": "500,4500", "src-address-list": "peers",
-                                     "comment": "ipsecfleet:ike allow IKE"}),
-        ("/ip/firewall/filter/add", {"chain": "input", "action": "drop", "protocol": "udp", "dst-port": "500"}),
-        ("/system/scheduler/add", {"name": "tick", "interval": "1m", "on-event": ":log info \"tick $x\""}),
-    ]
-    for command, attributes in commands:
+    interfaces = [{"name": "ether1"}, {"name": "ether2"}]
+    source = build(name="a", version="7.22.2", interfaces=interfaces, addresses=[])
+    for command, attributes in EXPORT_COMMANDS:
         source.execute(command, attributes, [])
     text = _export_text(source)
-    target = build(name="b", version="7.22.2", interfaces=[{"name": "ether1"}], addresses=[])
+    target = build(name="b", version="7.22.2", interfaces=interfaces, addresses=[])
     import_rsc(target, text)
-    for menu in ("/ip/ipsec/profile", "/ip/ipsec/proposal", "/ip/ipsec/peer", "/ip/ipsec/identity",
-                 "/ip/ipsec/policy", "/ip/firewall/address-list", "/ip/firewall/filter", "/system/scheduler"):
+    menus = {command.rsplit("/", 1)[0] for command, _attributes in EXPORT_COMMANDS}
+    menus |= {"/ip/ipsec/peer", "/ip/ipsec/identity", "/ip/ipsec/policy"}   # GRE's dynamic objects too
+    for menu in sorted(menus):
         assert _comparable(target.items(menu)) == _comparable(source.items(menu)), menu
 
 
