@@ -80,6 +80,16 @@ class VersionLab:
             assert client.talk("/login", "=name=admin", "=password=") == [["!done"]]
         return client
 
+    def reboot(self, version):
+        """Reboot one router (its saved configuration survives); cached connections are dropped."""
+        stale = self._apis.pop(version, None)
+        self.lab.reboot(router_name(version))
+        if stale is not None:
+            try:
+                stale.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+
     def close(self):
         for api in self._apis.values():
             try:
