@@ -513,7 +513,8 @@ class MenuSchema(object):
                 return Arg(name, kind, lo=rest[0], hi=rest[1], extra=rest[2:])
             raise ValueError(spec)
         if spec in ("enum", "enum-list"):
-            values = hand_values or (_DESC_ENUM.match(desc or "").group(1).split("|") if _DESC_ENUM.match(desc or "") else completions)
+            listed = _DESC_ENUM.match(desc or "")
+            values = hand_values or (listed.group(1).split("|") if listed else completions)
             if not values:
                 # this menu's inspect offers no values for it (nat/raw connection-state): free text
                 return Arg(name, "string", negatable=negatable)
@@ -521,7 +522,8 @@ class MenuSchema(object):
         if spec == "protocol":
             return Arg(name, spec, values=completions, negatable=negatable)
         if spec == "time":
-            return _arg_from_desc(name, desc if desc and "time interval" in desc else "time interval", completions, negatable)
+            time_desc = desc if desc and "time interval" in desc else "time interval"
+            return _arg_from_desc(name, time_desc, completions, negatable)
         return Arg(name, spec, negatable=negatable)
 
     def has_command(self, verb):
