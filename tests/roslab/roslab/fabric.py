@@ -1233,7 +1233,10 @@ class Fabric:
                     continue
                 live_keys.add(key)
                 segment = frozenset(self._segment(name, row["interface"]))
-                group_key = (min(segment), row.get("vrid", "1"))
+                # routers only hear advertisements of the same version and authentication
+                authentication = row.get("authentication", "none")
+                group_key = (min(segment), row.get("vrid", "1"), row.get("version", "3"), authentication,
+                             row.get("password", "") if authentication != "none" else "")
                 groups.setdefault(group_key, []).append((name, row))
         for key in [k for k in self.vrrp_state if k not in live_keys]:
             del self.vrrp_state[key]

@@ -482,7 +482,7 @@ class Interpreter:
             else:
                 flat.append(tok)
         for tok in flat:
-            if tok.kind == "WORD" and tok.value in ("and", "or", "not", "in", "+", "-", "*", "/"):
+            if tok.kind == "WORD" and tok.value in ("and", "or", "not", "in", "+", "-", "*", "/", "."):
                 tok.kind = "OP"
         evaluator = _ExprEvaluator(self, flat, line, scope)
         value = evaluator.parse(0)
@@ -692,7 +692,7 @@ class Interpreter:
 
 class _ExprEvaluator:
     BINARY = {"||": 1, "or": 1, "&&": 2, "and": 2, "=": 3, "!=": 3, "<": 3, ">": 3, "<=": 3, ">=": 3,
-              "~": 3, "in": 3, "+": 4, "-": 4, "*": 5, "/": 5}
+              "~": 3, "in": 3, ".": 4, "+": 4, "-": 4, "*": 5, "/": 5}
 
     def __init__(self, interpreter, tokens, line, scope):
         self.interpreter, self.tokens, self.line, self.scope = interpreter, tokens, line, scope
@@ -743,6 +743,8 @@ class _ExprEvaluator:
             return re.search(to_text(right), to_text(left)) is not None
         if op == "in":
             return left in right if isinstance(right, (list, tuple)) else to_text(left) in to_text(right)
+        if op == ".":
+            return to_text(left) + to_text(right)
         if op in ("<", ">", "<=", ">="):
             if not (isinstance(left, int) and isinstance(right, int)):
                 raise ScriptError(self.line, "cannot compare %r %s %r (numbers only)" % (left, op, right))

@@ -466,3 +466,13 @@ def test_a_running_lab_shows_the_tunnel_to_api_clients(make_lab):
     assert sorted(sa["state"] for sa in sas) == ["mature", "mature"]
     assert policies[0]["ph2-state"] == "established" and policies[0]["active"] is True
     assert any(m.startswith("new ike2 SA (I)") for m in log)
+
+
+def test_vrrp_version_mismatch_splits_the_group(lab):
+    hub, hub2 = r(lab, "hub"), r(lab, "hub2")
+    run(hub, "/interface/vrrp/add", name="vrrp1", interface="ether2", priority="200")
+    run(hub2, "/interface/vrrp/add", name="vrrp1", interface="ether2", priority="100", version="2")
+    lab.tick(5)
+    # each discards the other's advertisements: both become master
+    assert hub.items("/interface/vrrp")[0]["master"] == "true"
+    assert hub2.items("/interface/vrrp")[0]["master"] == "true"

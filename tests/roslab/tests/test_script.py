@@ -135,11 +135,12 @@ def test_foreach_over_find_and_do_on_error(router):
     router.tables["/ip/ipsec/peer"] = [{".id": "*1", "name": "a"}, {".id": "*2", "name": "b"}]
     run_script(router, """
 :foreach p in=[/ip ipsec peer find] do={
-    :log info "peer $p"
+    :log info ("peer " . [/ip ipsec peer get $p name] . " is $p")
 }
 :do { /ip ipsec peer add name=a } on-error={ :log warning "duplicate" }
 """)
-    assert router.logs == [("script,info", "peer *1"), ("script,info", "peer *2"), ("script,warning", "duplicate")]
+    assert router.logs == [("script,info", "peer a is *1"), ("script,info", "peer b is *2"),
+                           ("script,warning", "duplicate")]
     with pytest.raises(ScriptError, match="already exists"):
         run_script(router, ":do { /ip ipsec peer add name=a }")
 
