@@ -476,3 +476,34 @@ def test_vrrp_version_mismatch_splits_the_group(lab):
     # each discards the other's advertisements: both become master
     assert hub.items("/interface/vrrp")[0]["master"] == "true"
     assert hub2.items("/interface/vrrp")[0]["master"] == "true"
+
+
+def test_passive_hub_with_templates_serves_several_spokes(build):
+    hub = make(build, "hub", [(HUB_WAN + "/24", "ether1"), ("10.10.0.1/24", "ether2")])
+    spokes = {name: make(build, name, [(wan + "/24", "ether1"), (lan.replace("0/24", "1/24"), "ether2")])
+              for name, wan, lan in (("s1", "198.51.100.11", "10.11.0.0/24"), ("s2", "198.51.100.12", "10.12.0.0/24"))}
+    fabric = Fabric(dict(hub=hub, **spokes), [["hub:ether1", "s1:ether1"], ["hub:ether1", "s2:ether1"]])
+    run(hub, "/ip/ipsec/policy/group/add", name="spokes")
+    run(hub, "/ip/ipsec/proposal/add", name="esp", enc_algorithms="aes-256-cbc", auth_algorithms="sha256",
+        pfs_group="ecp256")
+    run(hub, "/ip/ipsec/policy/add", group="spokes", template="yes", src_address="10.10.0.0/24",
+        dst_address="10.0.0.0/8", proposal="esp")
+    run(hub, "/ip/ipsec/profile/add", name="ike", enc_algorithm="aes-256", hash_algorithm="sha256", dh_group="ecp256")
+    run(hub, "/ip/ipsec/peer/add", name="any", address="0.0.0.0/0", passive="yes", profile="ike",
+        exchange_mode="ike2")
+    run(hub, "/ip/ipsec/identity/add", peer="any", secret="s3cret", generate_policy="port-strict",
+        policy_template_group="spokes")
+    lans = {"s1": "10.11.0.0/24", "s2": "10.12.0.0/24"}
+    for name, router in spokes.items():
+        tunnel(router, HUB_WAN, lans[name], "10.10.0.0/24")
+    fabric.tick(1)
+    peers = hub.items("/ip/ipsec/active-peers")
+    assert sorted(p["remote-address"] for p in peers) == ["198.51.100.11", "198.51.100.12"]
+    assert len(hub.items("/ip/ipsec/installed-sa")) == 4
+    assert fabric.send("s2", "10.12.0.9", "10.10.0.9") and fabric.send("hub", "10.10.0.9", "10.11.0.9")
+    # a spoke whose LAN the template does not cover is refused
+    run(spokes["s2"], "/ip/ipsec/policy/set", **{".id": spokes["s2"].items("/ip/ipsec/policy")[-1][".id"],
+                                                 "src-address": "192.168.7.0/24"})
+    fabric.tick(1)
+    assert spokes["s2"].items("/ip/ipsec/installed-sa") == []
+    assert "reply notify: TS_UNACCEPTABLE" in messages(hub)
