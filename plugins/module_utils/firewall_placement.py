@@ -37,6 +37,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus a
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconcile
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import normalize
 
+KEY_PREFIX = "fw-"  # firewall_plan.KEY_PREFIX
 _FILTER_STOPS = frozenset(("drop", "reject", "tarpit", "jump", "return"))
 
 
@@ -73,6 +74,11 @@ class PlacementError(ValueError):
 def is_foreign(menu, row):
     """A row the collection neither owns nor must leave alone for being dynamic."""
     return not reconcile.is_dynamic(row) and menu_table.owner_key(menu, row) is None
+
+
+def _is_ours(menu, row):
+    """Owned by this module: ``ipsecfleet:fw-...`` (other roles' ipsecfleet items are left alone)."""
+    return reconcile.row_is_owned(menu, row) and menu_table.owner_key(menu, row).startswith(KEY_PREFIX)
 
 
 def _action(row):
@@ -139,11 +145,13 @@ def plan_menu(section, rows, items, blocks_of, state):
     if state == "deleted":
         removals = [reconcile.Operation("remove", menu, menu_table.owner_key(menu, row), target=row[".id"],
                                         selector=reconcile._selector(menu, row))
-                    for row in rows if reconcile.row_is_owned(menu, row)]
+                    for row in rows if _is_ours(menu, row)]
         return [], removals
     item_state = "merged" if state == "merged" else "replaced"
     if not menu.ordered:
-        plan = reconcile.plan_changes(menu, rows, items, "overridden" if state == "overridden" else item_state)
+        # items other ipsecfleet roles own in the same menu are not this module's to remove
+        visible = [row for row in rows if _is_ours(menu, row) or not reconcile.row_is_owned(menu, row)]
+        plan = reconcile.plan_changes(menu, visible, items, "overridden" if state == "overridden" else item_state)
         return plan.operations, plan.removals
 
     operations = []
@@ -181,7 +189,7 @@ def plan_menu(section, rows, items, blocks_of, state):
         wanted = set(menu_table.owner_key(menu, item) for item in items)
         seen = set()
         for row in rows:
-            if not reconcile.row_is_owned(menu, row):
+            if not _is_ours(menu, row):
                 continue
             key = menu_table.owner_key(menu, row)
             if key not in wanted or key in seen:

@@ -100,7 +100,7 @@ def _owned_items(rows_by_path):
     for path in placement.FIREWALL_PATHS:
         menu = menu_table.MENUS[path]
         result[menu.section] = [reconcile.to_module_item(menu, row) for row in rows_by_path.get(path) or []
-                                if reconcile.row_is_owned(menu, row)]
+                                if placement._is_ours(menu, row)]
     return result
 
 
@@ -122,10 +122,10 @@ def run(params, connect, check_mode=False, diff=False, now=time.time):
 
     session = ApiSession(connect())
     try:
-        if state == "gathered":
-            result["gathered"] = reconcile.gather(session, placement.FIREWALL_PATHS)
-            return result
         rows = dict((path, session.read(path)) for path in placement.FIREWALL_PATHS)
+        if state == "gathered":
+            result["gathered"] = _owned_items(rows)
+            return result
         try:
             operations = placement.plan_all(rows, plan.sections, plan.blocks, state)
         except (placement.PlacementError, reconcile.ReconcileError) as error:

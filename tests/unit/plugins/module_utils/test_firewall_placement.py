@@ -202,3 +202,19 @@ def test_simulate_matches_the_session():
     for path in fpl.FIREWALL_PATHS:
         strip = lambda rs: [dict((k, v) for k, v in r.items() if k != ".id") for r in rs]
         assert strip(simulated[path]) == strip(session.menus.get(path, []))
+
+
+def test_items_of_other_ipsecfleet_roles_are_not_removed():
+    before = layout("defconf")
+    other = {".id": "*77", "chain": "input", "action": "accept", "protocol": "vrrp", "comment": "ipsecfleet:ha-vrrp VRRP"}
+    before[FILTER].insert(2, other)
+    before["/ip/firewall/address-list"] = [{".id": "*78", "list": "ha", "address": "10.0.0.2",
+                                             "comment": "ipsecfleet:ha-peer"}]
+    session = FakeSession(before)
+    plan = fp.derive(TUNNELS)
+    run(session, plan, "overridden")
+    assert other in session.menus[FILTER]
+    run(session, plan, "deleted")
+    assert other in session.menus[FILTER]
+    assert session.menus["/ip/firewall/address-list"] == before["/ip/firewall/address-list"]
+    assert [r for r in session.menus[FILTER] if r.get("comment", "").startswith("ipsecfleet:fw-")] == []
