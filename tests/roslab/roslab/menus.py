@@ -200,6 +200,9 @@ class Router(Store):
         return self.table(path).items
 
     def print_rows(self, path, sch):
+        if path == IPSEC + "policy" and getattr(self, "_policies_dirty", True):
+            self._mark_invalid_policies()
+            self._policies_dirty = False
         if path != "/interface":
             return Store.print_rows(self, path, sch)
         rows = []
@@ -232,12 +235,13 @@ class Router(Store):
     def _hook_validate(self, path, sch, candidate, existing):
         if path == IPSEC + "peer":
             props = candidate.props
-            if "address" in props:
+            address = props.get("address")
+            if address is not None:
+                mode = props.get("exchange-mode")
                 for other in self.table(path).items:
-                    if other is existing or other.dynamic:
-                        continue
-                    if (other.props.get("address") == props["address"]
-                            and other.props.get("exchange-mode") == props.get("exchange-mode")):
+                    other_props = other.props
+                    if (other_props.get("address") == address and other is not existing
+                            and other_props.get("exchange-mode") == mode and not other.dynamic):
                         raise trap("duplicate_peer")
             props["responder"] = props.get("passive", "false")
 
@@ -263,14 +267,16 @@ class Router(Store):
             item.props.setdefault("creation-time", self._timestamp())
         if path in TUNNEL_MENUS:
             self._sync_tunnel_ipsec(path, item)
-        if path == IPSEC + "policy":
-            self._mark_invalid_policies()
 
     def _hook_removed(self, path, item):
         if path in TUNNEL_MENUS:
             self._drop_owned((path, item.id))
-        if path == IPSEC + "policy":
-            self._mark_invalid_policies()
+
+    def _changed(self, path):
+        if path == IPSEC + "policy" or path in TUNNEL_MENUS:
+            # `invalid` is worked out when next read (bulk adds stay linear)
+            self._policies_dirty = True
+        Store._changed(self, path)
 
     def _rename_references(self, path, old, new):
         Store._rename_references(self, path, old, new)
@@ -323,10 +329,11 @@ class Router(Store):
             if p.get("template") == "true":
                 continue
             pair = (p.get("src-address"), p.get("dst-address"), p.get("src-port"), p.get("dst-port"),
-                    p.get("protocol"))
-            invalid = pair in seen and p.get("disabled") != "true"
-            p["invalid"] = "true" if invalid else "false"
-            if p.get("disabled") != "true":
+                    p.get("protocol"), p.get("disabled") == "true")
+            invalid = pair in seen and not pair[-1]
+            if invalid != (p.get("invalid") == "true"):
+                p["invalid"] = "true" if invalid else "false"
+            if not pair[-1]:
                 seen.add(pair)
 
     # -- runtime hooks (fabric) -----------------------------------------------------------------
@@ -386,6 +393,7 @@ class Router(Store):
 
     def restore(self, snapshot):
         self.load_tables(snapshot)
+        self._policies_dirty = True
         # the running software, not the saved one, answers /system/resource
         for item in self.table("/system/resource").items:
             item.props["version"] = schema.version_string(self.version)
@@ -400,6 +408,7 @@ class Router(Store):
 
     def reset(self):
         self._install_factory()
+        self._policies_dirty = True
 
     # -- /export --------------------------------------------------------------------------------
     def _export(self, attributes, prefix=None, only=None):

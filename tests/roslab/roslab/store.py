@@ -88,6 +88,20 @@ def _compare(stored, wanted, less):
     return a < b if less else a > b
 
 
+def compile_query(queries):
+    """A predicate over rows for API query words (without the leading ``?``)."""
+    if not queries:
+        return lambda row: True
+    simple = []
+    for word in queries:
+        if word[:1] in ("#", "-", "<", ">") or "=" not in word.lstrip("="):
+            return lambda row: query_matches(row, queries)
+        name, _, value = (word[1:] if word.startswith("=") else word).partition("=")
+        simple.append((name, value))
+    # only equalities: every pushed value must be true (the common case, kept fast)
+    return lambda row: all(_equal(row.get(name), value) for name, value in simple)
+
+
 def query_matches(row, queries):
     """Evaluate API query words (without the leading ``?``) against one row."""
     stack = []
@@ -235,7 +249,8 @@ class Store(object):
                 continue
             if name not in allowed:
                 raise trap("unknown_parameter", name)
-        rows = [r for r in self.print_rows(path, sch) if query_matches(r, queries)]
+        matches = compile_query(queries)
+        rows = [r for r in self.print_rows(path, sch) if matches(r)]
         if count_only:
             # spec §1: reply shape `=ret=N` is UNCONFIRMED
             return Result(done={"ret": str(len(rows))})
