@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from roslab.errors import RosTrap
 from roslab.menus import build_router
-from roslab.store import Result, query_matches
+from roslab.store import Result, compile_query, query_matches
 
 PEER = "/ip/ipsec/peer"
 FILTER = "/ip/firewall/filter"
@@ -401,3 +401,17 @@ def test_filter_order_matches_a_list_model(edits):
         assert new not in seen
         seen.add(new)
     assert _filter_ids(router) == [fast] + model
+
+
+WORD = st.one_of(
+    st.builds(lambda n, v: "%s=%s" % (n, v), st.sampled_from(["name", "port", "disabled", "x"]),
+              st.sampled_from(["a", "500", "no", "false", ""])),
+    st.builds(lambda n, v: "=%s=%s" % (n, v), st.sampled_from(["name", ".id"]), st.sampled_from(["a", "*1"])),
+    st.sampled_from(["name", "-name", "x", "-x", "<port=600", ">port=600", "#|", "#&", "#!", "#.", "#0", "#1|"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(WORD, max_size=6))
+def test_compiled_query_agrees_with_the_stack_machine(words):
+    assert bool(compile_query(words)(ROW)) == query_matches(ROW, words)
