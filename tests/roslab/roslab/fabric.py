@@ -178,7 +178,7 @@ class Fabric:
     """The lab network over ``routers`` (name -> Router) joined by ``links`` ([a_if, b_if] pairs,
     each ``"router:interface"``)."""
 
-    def __init__(self, routers, links=(), clock=None, seed=0):
+    def __init__(self, routers, links=(), clock=None, seed=0, strict_firewall=False):
         self.routers = dict(routers)
         self.links = [tuple(_link_end(end) for end in link) for link in links]
         self.clock = clock or LabClock(epoch=LAB_EPOCH)
@@ -197,6 +197,10 @@ class Fabric:
         self.vrrp_state = {}              # (router, .id) -> dict
         self.scheduler_state = {}         # (router, .id) -> dict
         self.script_errors = []           # (router, origin, ScriptError) of scripts that failed
+        # rules the lab could not evaluate: (router, chain, rule id, reason); they are skipped
+        # unless strict_firewall, which raises instead
+        self.strict_firewall = strict_firewall
+        self.firewall_errors = []
         self._dirty = True
         self._written = {}
         for name, router in self.routers.items():
@@ -291,7 +295,7 @@ class Fabric:
         if there.route.dst_router == src_router:
             return True
         back = self._deliver_from(there.route.dst_router, there.route.src_ip, protocol,
-                                  src_port=dst_port, dst_port=src_port, src_ip=dst_ip)
+                                  src_port=dst_port, dst_port=src_port, src_ip=dst_ip, icmp_type="0:0")
         return bool(back)
 
     def evaluate(self, router, packet, chain="input"):
@@ -320,7 +324,7 @@ class Fabric:
             dst_ip = str(addresses[0][0].ip) if addresses else "0.0.0.0"
         packet = Packet(protocol="tcp", src_address=src_ip, dst_address=dst_ip, src_port=50000,
                         dst_port=int(port), in_interface=self._interface_towards(router, src_ip),
-                        tcp_flags="syn", time=self.clock.now)
+                        tcp_flags="syn", time=self.clock.now, dst_address_type="local")
         return self._filter(router, "input", packet).action == "accept"
 
     def run_script(self, router, source, origin="script"):
@@ -579,10 +583,24 @@ class Fabric:
         router = self.routers[name]
         rules = self._items(router, "/ip/firewall/filter")
         lists = self._items(router, "/ip/firewall/address-list")
-        verdict = firewall_eval.evaluate(rules, chain, packet, lists, self._interface_lists(name),
-                                         self.limits[name])
+        try:
+            verdict = firewall_eval.evaluate(rules, chain, packet, lists, self._interface_lists(name),
+                                             self.limits[name], strict=self.strict_firewall)
+        except firewall_eval.FirewallError as error:
+            # a jump loop (or, when strict, a matcher the lab does not know): recorded, not fatal
+            if self.strict_firewall:
+                raise
+            self._firewall_error(name, chain, None, str(error))
+            return firewall_eval.Verdict("accept", None)
+        for rule_id, reason in verdict.skipped:
+            self._firewall_error(name, chain, rule_id, reason)
         self._count(router, rules, verdict.matched, packet.size)
         return verdict
+
+    def _firewall_error(self, name, chain, rule_id, reason):
+        entry = (name, chain, rule_id, reason)
+        if entry not in self.firewall_errors:
+            self.firewall_errors.append(entry)
 
     def _interface_lists(self, name):
         lists = {}
@@ -626,7 +644,7 @@ class Fabric:
         return self._deliver_from(src_router, dst_ip, protocol, src_port, dst_port, src_ip, record)
 
     def _deliver_from(self, src_router, dst_ip, protocol, src_port=None, dst_port=None, src_ip=None,
-                      record=True):
+                      record=True, icmp_type="8:0"):
         route = self.route(src_router, dst_ip, src_ip)
         if route is None:
             return Delivery(False, "unreachable")
@@ -636,7 +654,10 @@ class Fabric:
         def packet(in_interface=None, out_interface=None, state="new"):
             return Packet(protocol=protocol, src_address=route.src_ip, dst_address=str(dst_ip),
                           src_port=src_port, dst_port=dst_port, in_interface=in_interface,
-                          out_interface=out_interface, connection_state=state, time=now)
+                          out_interface=out_interface, connection_state=state, time=now,
+                          icmp_type=icmp_type, src_address_type="local" if out_interface and not in_interface
+                          else "unicast", dst_address_type="local" if in_interface and not out_interface
+                          else "unicast")
 
         if route.dst_router == src_router and route.out_interface == "lo":
             return Delivery(True, route=route)

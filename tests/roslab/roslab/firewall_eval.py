@@ -50,6 +50,11 @@ class Packet:
     time: float = 0.0                  # lab seconds, for `limit`
     connection_nat_state: str = ""     # "", srcnat, dstnat (the lab does not NAT: usually "")
     tcp_flags: str = ""                # e.g. "syn" for a new TCP connection
+    icmp_type: str = "8:0"             # type:code of an ICMP packet (echo request; replies 0:0)
+    src_address_type: str = "unicast"  # local when the router itself sends it (output chain)
+    dst_address_type: str = "unicast"  # local when addressed to the router (input chain)
+    ttl: int = 64
+    dscp: int = 0
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Verdict:
     action: str                        # accept, drop, reject
     rule_id: str | None                # the .id of the deciding rule; None: the chain policy (accept)
     matched: list = field(default_factory=list)   # .ids of every rule that matched, in order
+    skipped: list = field(default_factory=list)   # (.id, reason) of rules the lab could not evaluate
 
 
 class FirewallError(ValueError):
@@ -209,7 +215,28 @@ def rule_matches(rule, packet, address_lists=(), interface_lists=None, limits=No
             have = set(packet.tcp_flags.split(",")) if packet.tcp_flags else set()
             ok = number == 6 and all((flag[1:] not in have) if flag.startswith("!") else (flag in have)
                                      for flag in wanted)
-        elif key == "limit":
+        elif key == "icmp-options":
+            wanted_type, _sep, wanted_code = value.partition(":")
+            have_type, _sep, have_code = packet.icmp_type.partition(":")
+            ok = number == 1 and _in_range(wanted_type, int(have_type)) and \
+                (not wanted_code or _in_range(wanted_code, int(have_code)))
+        elif key in ("src-address-type", "dst-address-type"):
+            have = packet.src_address_type if key == "src-address-type" else packet.dst_address_type
+            ok = have in {kind.strip() for kind in value.split(",")}
+        elif key == "packet-size":
+            ok = _in_range(value, packet.size)
+        elif key == "ttl":
+            how, _sep, amount = value.partition(":")
+            compare = {"equal": packet.ttl == int(amount or 0), "not-equal": packet.ttl != int(amount or 0),
+                       "less-than": packet.ttl < int(amount or 0), "greater-than": packet.ttl > int(amount or 0)}
+            ok = compare.get(how, False)
+        elif key == "dscp":
+            ok = _in_range(value, packet.dscp)
+        elif key == "fragment":
+            ok = not truthy(value)          # the lab's packets are never fragments
+        elif key == "connection-limit":
+            ok = False                      # the lab opens one connection per flow: never over a limit
+        elif key in ("limit", "dst-limit"):
             ok = True   # checked last: a bucket is only spent by packets that matched everything else
             continue
         else:
@@ -221,7 +248,27 @@ def rule_matches(rule, packet, address_lists=(), interface_lists=None, limits=No
         allowed = (limits or LimitState()).allow(rule.get(".id", id(rule)), value, packet)
         if allowed == negate:
             return False
+    if "dst-limit" in rule:
+        # rate[/time],burst,mode[/expire]: one bucket per address (or pair) the mode names
+        negate, value = _negated(rule["dst-limit"])
+        parts = value.split(",")
+        mode = parts[2].split("/")[0] if len(parts) > 2 else "addresses-and-dst-port"
+        per = {"dst-address": packet.dst_address, "src-address": packet.src_address,
+               "src-and-dst-addresses": (packet.src_address, packet.dst_address),
+               "addresses-and-dst-port": (packet.src_address, packet.dst_address, packet.dst_port),
+               "dst-address-and-port": (packet.dst_address, packet.dst_port)}.get(mode)
+        if per is None:
+            raise FirewallError("invalid dst-limit mode %r" % mode)
+        spec = "%s,%s" % (parts[0], parts[1] if len(parts) > 1 else "0")
+        allowed = (limits or LimitState()).allow((rule.get(".id", id(rule)), per), spec, packet)
+        if allowed == negate:
+            return False
     return True
+
+
+def _in_range(spec, number):
+    """``8``, ``0-1360``, ``1,5-7``: does ``number`` fall in it?"""
+    return ports_match(spec, number)
 
 
 # printed properties that are not matchers
@@ -233,28 +280,40 @@ _NOT_MATCHERS = {
 }
 
 
-def evaluate(rules, chain, packet, address_lists=(), interface_lists=None, limits=None, max_depth=16):
+def evaluate(rules, chain, packet, address_lists=(), interface_lists=None, limits=None, max_depth=16,
+             strict=True):
     """Run ``packet`` through ``chain`` of ``rules`` (all rows of one table, in print order).
 
     Returns a Verdict: the action that decided and the rule id, or ("accept", None) when no rule
-    decided (RouterOS's built-in chains accept by default).
+    decided (RouterOS's built-in chains accept by default). A rule the lab cannot evaluate (an
+    unknown matcher or action) raises FirewallError; with ``strict=False`` it is skipped instead and
+    listed in ``Verdict.skipped``.
     """
-    matched = []
+    matched, skipped = [], []
     outcome = _walk(rules, chain, packet, address_lists, interface_lists, limits or LimitState(),
-                    matched, max_depth)
+                    matched, max_depth, None if strict else skipped)
     if outcome is None or outcome[0] == "return":   # `return` in a built-in chain: its policy
-        return Verdict("accept", None, matched)
-    return Verdict(outcome[0], outcome[1], matched)
+        return Verdict("accept", None, matched, skipped)
+    return Verdict(outcome[0], outcome[1], matched, skipped)
 
 
-def _walk(rules, chain, packet, address_lists, interface_lists, limits, matched, depth):
+def _walk(rules, chain, packet, address_lists, interface_lists, limits, matched, depth, skipped=None):
     if depth <= 0:
         raise FirewallError("jump nesting too deep at chain %s" % chain)
     for rule in rules:
         if rule.get("chain") != chain or truthy(rule.get("disabled", "false")) \
                 or truthy(rule.get("invalid", "false")):
             continue
-        if not rule_matches(rule, packet, address_lists, interface_lists, limits):
+        try:
+            if not rule_matches(rule, packet, address_lists, interface_lists, limits):
+                continue
+            if rule.get("action", "accept") not in TERMINAL_ACTIONS and rule.get("action") not in \
+                    ("return", "jump") and rule.get("action") not in CONTINUE_ACTIONS:
+                raise FirewallError("action %s is not emulated" % rule.get("action"))
+        except FirewallError as error:
+            if skipped is None:
+                raise FirewallError("rule %s: %s" % (rule.get(".id"), error)) from None
+            skipped.append((rule.get(".id"), str(error)))
             continue
         rule_id = rule.get(".id")
         matched.append(rule_id)
@@ -268,7 +327,7 @@ def _walk(rules, chain, packet, address_lists, interface_lists, limits, matched,
             if not target:
                 raise FirewallError("rule %s: jump without jump-target" % rule_id)
             outcome = _walk(rules, target, packet, address_lists, interface_lists, limits, matched,
-                            depth - 1)
+                            depth - 1, skipped)
             if outcome is not None and outcome[0] != "return":
                 return outcome
             continue

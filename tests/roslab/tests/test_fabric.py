@@ -507,3 +507,14 @@ def test_passive_hub_with_templates_serves_several_spokes(build):
     fabric.tick(1)
     assert spokes["s2"].items("/ip/ipsec/installed-sa") == []
     assert "reply notify: TS_UNACCEPTABLE" in messages(hub)
+
+
+def test_rules_the_lab_cannot_evaluate_are_skipped_and_reported(lab):
+    hub = r(lab, "hub")
+    odd = run(hub, "/ip/firewall/filter/add", chain="input", action="drop", protocol="udp",
+              content="IKE").done["ret"]
+    assert lab.reachable("spoke", HUB_WAN, "udp", 500)
+    assert lab.firewall_errors == [("hub", "input", odd, "matcher content=IKE is not emulated")]
+    strict = Fabric(lab.routers, [["hub:ether1", "spoke:ether1"]], strict_firewall=True)
+    with pytest.raises(Exception, match="content"):
+        strict.reachable("spoke", HUB_WAN, "udp", 500)

@@ -158,6 +158,43 @@ def test_unknown_matcher_fails_loudly():
         evaluate([rule("*1", chain="input", action="drop", layer7_protocol="x")], "input", ike())
 
 
+def test_lenient_mode_skips_what_it_cannot_evaluate():
+    rules = [rule("*1", chain="input", action="drop", layer7_protocol="x"),
+             rule("*2", chain="input", action="mark-connection-foo"),
+             rule("*3", chain="input", action="accept", protocol="udp")]
+    verdict = evaluate(rules, "input", ike(), strict=False)
+    assert verdict.rule_id == "*3"
+    assert [rule_id for rule_id, _reason in verdict.skipped] == ["*1", "*2"]
+    with pytest.raises(FirewallError, match="rule \\*2: action mark-connection-foo"):
+        evaluate(rules[1:], "input", ike())
+
+
+@pytest.mark.parametrize("matchers,packet_changes,expected", [
+    ({"protocol": "icmp", "icmp_options": "8:0"}, {"protocol": "icmp"}, "*1"),
+    ({"protocol": "icmp", "icmp_options": "0"}, {"protocol": "icmp"}, None),
+    ({"dst_address_type": "local"}, {"dst_address_type": "local"}, "*1"),
+    ({"dst_address_type": "!local"}, {"dst_address_type": "local"}, None),
+    ({"packet_size": "0-500"}, {"size": 1400}, None),
+    ({"ttl": "less-than:65"}, {}, "*1"),
+    ({"connection_limit": "10,32"}, {}, None),
+    ({"fragment": "no"}, {}, "*1"),
+])
+def test_more_matchers(matchers, packet_changes, expected):
+    packet = ike()
+    for key, value in packet_changes.items():
+        setattr(packet, key, value)
+    assert evaluate([rule("*1", chain="input", action="drop", **matchers)], "input", packet).rule_id == expected
+
+
+def test_dst_limit_buckets_per_destination():
+    rules = [rule("*1", chain="input", action="accept", dst_limit="1/1m,0,dst-address/1m"),
+             rule("*2", chain="input", action="drop")]
+    limits = LimitState()
+    first = [evaluate(rules, "input", ike(dst=dst), limits=limits).rule_id for dst in ("1.1.1.1", "1.1.1.1",
+                                                                                      "2.2.2.2")]
+    assert first == ["*1", "*2", "*1"]
+
+
 def test_defconf_style_matchers():
     rules = [rule("*1", chain="input", action="drop", connection_nat_state="!dstnat",
                   connection_state="new", in_interface="ether1", protocol="tcp", tcp_flags="syn"),
