@@ -737,7 +737,10 @@ def _auth_psk(scope, auth, hostvars, a, b):
         _fail(scope, "auth.psk_var", "is only valid in a hub_and_spoke topology")
     if "psk" not in auth:
         _fail(scope, "auth.psk", "is missing: the vault variable is undefined (is the vault loaded?)")
-    return check_secret(scope, "auth.psk", auth["psk"])
+    psk = auth["psk"]
+    if isinstance(psk, HostVarRef):
+        psk = psk.resolve(hostvars)
+    return check_secret(scope, "auth.psk", psk)
 
 
 def _check_mirrored_prefixes(scope, a, b):
@@ -845,6 +848,35 @@ def expand_topologies(topologies, groups, hostvars):
     return generated
 
 
+class HostVarRef(object):
+    """A host variable read only when needed (``auth.psk_var`` of a hub_and_spoke topology)."""
+
+    __slots__ = ("host", "var")
+
+    def __init__(self, host, var):
+        self.host = host
+        self.var = var
+
+    def __eq__(self, other):
+        return isinstance(other, HostVarRef) and (self.host, self.var) == (other.host, other.var)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((self.host, self.var))
+
+    def __repr__(self):
+        return "HostVarRef(%r, %r)" % (self.host, self.var)
+
+    def resolve(self, hostvars):
+        """The value, or None when the host or the variable is missing."""
+        if not _host_exists(hostvars, self.host):
+            return None
+        value = host_var(hostvars, self.host, self.var)
+        return None if value is _MISSING else value
+
+
 def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars):
     hub = topo.get("hub")
     if hub is None:
@@ -878,8 +910,9 @@ def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars):
             raw["b"] = dict(spoke_over, host=s)
             if psk_var is not None:
                 tunnel_auth = dict((k, v) for k, v in auth.items() if k != "psk_var")
-                value = host_var(hostvars, s, psk_var) if _host_exists(hostvars, s) else _MISSING
-                tunnel_auth["psk"] = None if value is _MISSING else value
+                # read when the tunnel is validated: planning one spoke must not template every
+                # other spoke's secret
+                tunnel_auth["psk"] = HostVarRef(s, psk_var)
                 raw["auth"] = tunnel_auth
             out.append((raw, name))
     if not out:

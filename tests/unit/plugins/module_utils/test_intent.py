@@ -383,7 +383,8 @@ def test_hub_and_spoke_expansion_is_deterministic():
     grp["branches"].reverse()
     second = intent.expand_topologies(topo, grp, hostvars())
     assert first == second
-    assert [(raw["name"], raw["a"], raw["b"]["host"], raw["auth"]["psk"], origin) for raw, origin in first] == [
+    assert [(raw["name"], raw["a"], raw["b"]["host"], raw["auth"]["psk"].resolve(hostvars()), origin)
+            for raw, origin in first] == [
         ("hs-hq-br1", {"passive": True, "host": "hq"}, "br1", PSK, "hs"),
         ("hs-hq-br2", {"passive": True, "host": "hq"}, "br2", PSK2, "hs")]
     assert all(raw["dpd_interval"] == "30s" for raw, _origin in first)
@@ -433,6 +434,29 @@ class LazyHostVars(dict):
                     raise RuntimeError("'vault_ipsec_psk_br1' is undefined")
                 return dict.__getitem__(self, key)
         return Vars(values)
+
+
+def test_psk_var_is_read_only_for_the_planned_hosts_tunnels():
+    class CountingHostVars(dict):
+        reads = []
+
+        def __getitem__(self, host):
+            values = dict.__getitem__(self, host)
+            reads = self.reads
+
+            class Vars(dict):
+                def __getitem__(self, key):
+                    reads.append((host, key))
+                    return dict.__getitem__(self, key)
+            return Vars(values)
+
+    from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan
+    hv = CountingHostVars(hostvars())
+    topo = [{"name": "hs", "type": "hub_and_spoke", "hub": "hq", "spokes": "branches",
+             "auth": {"psk_var": "ipsec_psk"}}]
+    ipsec_plan.plan_host("br1", [], hv, topo, groups())
+    assert ("br1", "ipsec_psk") in hv.reads and ("br2", "ipsec_psk") not in hv.reads
+    assert not [read for read in hv.reads if read[0] == "br2"]
 
 
 def test_undefined_vault_variable_behind_hostvars_is_reported():
