@@ -849,3 +849,67 @@ def test_unknown_verb_is_no_such_command(api):
 def test_profile_has_no_enable_or_disable(api, verb):
     # inspect: profile commands are add, edit, export, find, get, print, remove, reset, set
     assert expect_trap(api, "/ip/ipsec/profile/" + verb, numbers="*1").message == "no such command"
+
+
+# ================================================================================================
+# §1 more: comma-list ids on set, input forms across menus, unset optional properties
+
+
+def test_set_accepts_a_comma_list_of_ids(api):
+    name, ids = new_list_entries(api, 3)
+    run(api, ADDRESS_LIST + "/set", **{".id": ",".join(ids[:2]), "comment": "both"})
+    comments = {r[".id"]: r.get("comment") for r in rows(api, ADDRESS_LIST, "?list=" + name)}
+    assert comments == {ids[0]: "both", ids[1]: "both", ids[2]: None}
+
+
+@pytest.mark.parametrize("menu,base,arg", [
+    ("/ip/ipsec/peer", {"address": "100.66.0.1/32"}, "passive"),
+    ("/ip/ipsec/profile", {}, "nat-traversal"),
+    ("/ip/ipsec/proposal", {}, "disabled"),
+    ("/interface/gre", {"remote-address": "100.66.0.2"}, "clamp-tcp-mss"),
+])
+@pytest.mark.parametrize("given,printed", [("true", "true"), ("no", "false")])
+def test_boolean_input_forms_across_menus(versions, menu, base, arg, given, printed):
+    name = unique("bool")
+    words = ["=name=" + name, "=%s=%s" % (arg, given)]
+    if menu == "/ip/ipsec/peer":  # address + exchange mode identify a peer
+        words.append("=address=100.66.%d.%d/32" % (next(_names) % 250, next(_names) % 250 + 1))
+    else:
+        words.extend("=%s=%s" % kv for kv in base.items())
+    with versions.raw() as client:
+        done = client.talk(menu + "/add", *words)
+        assert done[-1][0] == "!done", done
+        replies = client.talk(menu + "/print", "?name=" + name)
+    assert attrs(replies[0])[arg] == printed
+
+
+@pytest.mark.parametrize("menu,base,arg,given,printed", [
+    ("/ip/ipsec/proposal", {}, "lifetime", "1800s", "30m"),
+    ("/ip/ipsec/proposal", {}, "lifetime", "8h", "8h"),
+    ("/ip/ipsec/profile", {}, "dpd-interval", "120s", "2m"),
+    ("/tool/netwatch", {"host": "10.9.9.9"}, "interval", "60s", "1m"),
+])
+def test_durations_normalise_across_menus(api, menu, base, arg, given, printed):
+    item = add(api, menu, **({"name": unique("dur")} if menu != "/tool/netwatch" else {}),
+               **base, **{arg: given})
+    assert by_id(api, menu, item)[arg] == printed
+
+
+def test_unset_optional_properties_are_absent_from_print(api):
+    peer = unique("opt")
+    add(api, "/ip/ipsec/peer", name=peer, address="100.67.0.1/32")
+    peer_row = rows(api, "/ip/ipsec/peer", "?name=" + peer)[0]
+    assert not {"local-address", "comment", "ppk-secret"} & set(peer_row)
+    policy = add(api, "/ip/ipsec/policy", **{"src-address": "10.68.0.0/24",
+                                             "dst-address": "10.69.0.0/24"})
+    policy_row = by_id(api, "/ip/ipsec/policy", policy)
+    assert not {"peer", "sa-src-address", "sa-dst-address", "comment"} & set(policy_row)
+    entry = add(api, ADDRESS_LIST, list=unique(), address="192.0.2.120")
+    assert not {"comment", "timeout"} & set(by_id(api, ADDRESS_LIST, entry))
+
+
+@pytest.mark.parametrize("verb,kwargs", [("set", {"comment": "mine"}), ("disable", {})])
+def test_builtin_fasttrack_rule_cannot_be_changed(api, verb, kwargs):
+    dummy = dummy_rule(api)
+    expect_trap(api, FILTER + "/" + verb, **{".id": dummy[".id"]}, **kwargs)
+    assert dummy_rule(api) == dummy
