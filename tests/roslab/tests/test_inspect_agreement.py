@@ -148,3 +148,54 @@ def test_ipsec_argument_names_match_subset_schema():
         if sch is None or "add_args" not in info:
             continue
         assert set(info["add_args"]) - LAB_ONLY_ARGS <= set(sch.writable), path
+
+
+def _deep_properties(path):
+    node = _node(_tree("7.22.2"), path)
+    value_name = (node.get("get") or {}).get("value-name") or {}
+    return set(k for k, v in (value_name.get("_completion") or {}).items() if v.get("style") != "syntax-meta")
+
+
+def test_printed_properties_exist_in_routeros():
+    """Every property the lab prints is one RouterOS 7.22.2 names for that menu (`get value-name`)."""
+    router = build_router("hub", interfaces=[{"name": "ether1"}],
+                          addresses=[{"address": "198.51.100.1/24", "interface": "ether1"}])
+    for command, attrs in (
+            ("/interface/gre/add", {"name": "g", "remote-address": "198.51.100.2", "ipsec-secret": "x"}),
+            ("/interface/ipip/add", {"name": "i", "remote-address": "198.51.100.3"}),
+            ("/interface/eoip/add", {"name": "e", "remote-address": "198.51.100.4", "tunnel-id": "1"}),
+            ("/interface/vrrp/add", {"interface": "ether1"}),
+            ("/interface/list/add", {"name": "WAN"}),
+            ("/interface/list/member/add", {"list": "WAN", "interface": "ether1"}),
+            ("/ip/firewall/address-list/add", {"list": "l", "address": "192.0.2.1", "timeout": "1h"}),
+            ("/ip/firewall/filter/add", {"chain": "input", "protocol": "udp", "dst-port": "500"}),
+            ("/ip/firewall/nat/add", {"chain": "srcnat", "action": "masquerade"}),
+            ("/ip/firewall/raw/add", {"chain": "prerouting", "action": "notrack"}),
+            ("/ip/firewall/mangle/add", {"chain": "forward", "action": "change-mss", "new-mss": "1360"}),
+            ("/ip/ipsec/profile/add", {"name": "p"}),
+            ("/ip/ipsec/peer/add", {"name": "peer1", "address": "198.51.100.9", "profile": "p"}),
+            ("/ip/ipsec/identity/add", {"peer": "peer1", "secret": "s"}),
+            ("/ip/ipsec/policy/add", {"peer": "peer1", "tunnel": "yes", "src-address": "10.1.0.0/24",
+                                      "dst-address": "10.2.0.0/24"}),
+            ("/ip/ipsec/mode-config/add", {"name": "m", "responder": "yes"}),
+            ("/tool/netwatch/add", {"host": "192.0.2.1"}),
+            ("/system/scheduler/add", {"name": "s"}),
+            ("/system/script/add", {"name": "s", "source": ":log info x"}),
+            ("/ip/route/add", {"gateway": "198.51.100.254"}),
+            ("/ip/pool/add", {"name": "pool", "ranges": "10.0.0.1-10.0.0.9"}),
+            ("/certificate/add", {"name": "c", "common-name": "c"}),
+            ("/user/add", {"name": "ops", "group": "read", "password": "pw"}),
+            ("/export", {"file": "backup"})):
+        router.execute(command, attrs, [])
+    router.log("ipsec,info", "x")
+    checked = 0
+    for path in MENUS:
+        real = _deep_properties(path)
+        if not real:
+            continue
+        printed = set()
+        for row in router.items(path):
+            printed |= set(row)
+        assert printed - {".id"} <= real, (path, sorted(printed - {".id"} - real))
+        checked += 1
+    assert checked > 30
