@@ -200,6 +200,7 @@ class Fabric:
         # rules the lab could not evaluate: (router, chain, rule id, reason); they are skipped
         # unless strict_firewall, which raises instead
         self.strict_firewall = strict_firewall
+        self._runtime_removed = set()
         self.firewall_errors = []
         self._dirty = True
         self._written = {}
@@ -367,8 +368,35 @@ class Fabric:
 
     # -- clock plumbing -----------------------------------------------------------------------------
     def _changed(self, router, menu_path):
-        if not menu_path.startswith("/log") and menu_path not in (IPSEC + "active-peers", IPSEC + "installed-sa"):
-            self._dirty = True
+        if menu_path.startswith("/log"):
+            return
+        if menu_path in (IPSEC + "active-peers", IPSEC + "installed-sa"):
+            # kill-connections, flush or remove through the API: the fabric drops what went
+            name = next((n for n, r in self.routers.items() if r is router), None)
+            if name is not None:
+                self._runtime_removed.add((name, menu_path))
+        self._dirty = True
+
+    def _apply_runtime_removals(self):
+        """SAs removed through the API: an IKE SA killed on one end is deleted on both (delete
+        notify); a flushed child SA goes and phase 2 is negotiated again (CREATE_CHILD_SA)."""
+        removed, self._runtime_removed = self._runtime_removed, set()
+        for name, menu in removed:
+            present = {row.get(".id") for row in self._items(self.routers[name], menu)}
+            self._written.pop((name, menu), None)
+            for sa in list(self.sas):
+                if not sa.alive.get(name):
+                    continue
+                if menu == IPSEC + "active-peers" and sa.ids.get(name) not in present:
+                    self._teardown(sa)
+                    continue
+                if menu == IPSEC + "installed-sa":
+                    for policy_id, child in list(sa.children.items()):
+                        ids = [child.ids.get((name, direction)) for direction in ("in", "out")]
+                        if any(i is not None and i not in present for i in ids):
+                            del sa.children[policy_id]
+                            for end in (sa.i_router, sa.r_router):
+                                self._written.pop((end, IPSEC + "installed-sa"), None)
 
     def _sync_router_clocks(self):
         for router in self.routers.values():
@@ -422,6 +450,8 @@ class Fabric:
     def _run_due(self, now):
         dirty, self._dirty = self._dirty, False
         self._sync_router_clocks()
+        if self._runtime_removed:
+            self._apply_runtime_removals()
         if dirty or self._due(self._ipsec_times(), now):
             self._ipsec(now)
         if dirty or self._due(self._vrrp_times(), now):

@@ -518,3 +518,22 @@ def test_rules_the_lab_cannot_evaluate_are_skipped_and_reported(lab):
     strict = Fabric(lab.routers, [["hub:ether1", "spoke:ether1"]], strict_firewall=True)
     with pytest.raises(Exception, match="content"):
         strict.reachable("spoke", HUB_WAN, "udp", 500)
+
+
+def test_flush_and_kill_connections_through_the_api(lab):
+    established_pair(lab)
+    lab.tick(1)
+    spoke, hub = r(lab, "spoke"), r(lab, "hub")
+    before = {sa["spi"] for sa in spoke.items("/ip/ipsec/installed-sa")}
+    spii = spoke.items("/ip/ipsec/active-peers")[0]["spii"]
+    run(hub, "/ip/ipsec/installed-sa/flush")
+    lab.tick(1)
+    after = {sa["spi"] for sa in spoke.items("/ip/ipsec/installed-sa")}
+    assert len(after) == 2 and not before & after                       # phase 2 again, new SPIs
+    assert spoke.items("/ip/ipsec/active-peers")[0]["spii"] == spii      # phase 1 untouched
+    run(hub, "/ip/ipsec/active-peers/kill-connections")
+    assert any(m.startswith("killing ike2 SA") for m in messages(spoke)) is False
+    lab.tick(1)
+    assert any(m.startswith("killing ike2 SA") for m in messages(spoke))
+    peer = spoke.items("/ip/ipsec/active-peers")[0]
+    assert peer["state"] == "established" and peer["spii"] != spii      # the spoke initiated again
