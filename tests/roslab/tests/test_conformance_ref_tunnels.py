@@ -296,3 +296,24 @@ def test_export_sets_the_changed_default_profile(api):
                    and "dpd-interval=8s" in line for line in lines)
     finally:
         run(api, "/ip/ipsec/profile/set", numbers=default, **{"dpd-interval": "2m"})
+
+
+def test_export_quotes_values_with_spaces(api):
+    marker = unique("q")
+    add(api, FILTER, chain="forward", action="drop", comment="defconf: " + marker)
+    lines = [line for line in section(export_text(api), "/ip firewall filter") if marker in line]
+    assert len(lines) == 1 and 'comment="defconf: %s"' % marker in lines[0]
+
+
+def test_export_leaves_out_dynamic_items(api):
+    address, name = remote(), unique("dyn")
+    add(api, GRE, **tunnel_args(GRE, **{"name": name, "remote-address": address,
+                                        "ipsec-secret": "dyn", "allow-fast-path": "no"}))
+    assert len(dynamic_ipsec_for(api, address)[0]) == 1
+    timed = unique("timed")
+    add(api, "/ip/firewall/address-list", list=timed, address="192.0.2.140", timeout="1h")
+    text = export_text(api)
+    for header in ("/ip ipsec peer", "/ip ipsec identity", "/ip ipsec policy"):
+        assert not [line for line in section(text, header)
+                    if address in line or "peer=%s " % name in line + " "], header
+    assert timed not in text
