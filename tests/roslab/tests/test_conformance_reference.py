@@ -913,3 +913,37 @@ def test_builtin_fasttrack_rule_cannot_be_changed(api, verb, kwargs):
     dummy = dummy_rule(api)
     expect_trap(api, FILTER + "/" + verb, **{".id": dummy[".id"]}, **kwargs)
     assert dummy_rule(api) == dummy
+
+
+# §1 .tag on login and on pipelined commands
+
+
+def test_login_reply_echoes_the_tag(versions):
+    with versions.raw(login=False) as client:
+        assert client.talk("/login", "=name=admin", "=password=", ".tag=L1") == \
+            [["!done", ".tag=L1"]]
+
+
+def test_failed_login_trap_echoes_the_tag(versions):
+    with versions.raw(login=False) as client:
+        replies = client.talk("/login", "=name=admin", "=password=bad", ".tag=L2")
+    assert [r[0] for r in replies] == ["!trap", "!done"]
+    assert all(attrs(r).get(".tag") == "L2" for r in replies)
+    assert attrs(replies[0])["message"] == "invalid user name or password (6)"
+
+
+def test_pipelined_tagged_commands_each_complete_with_their_tag(versions):
+    with versions.raw() as client:
+        client.send("/ip/ipsec/profile/print", "?name=default", ".tag=a")
+        client.send("/ip/ipsec/proposal/print", "?name=default", ".tag=b")
+        client.send("/ip/ipsec/peer/set", "=.id=*FFFFF", "=comment=x", ".tag=c")
+        done, seen = set(), {}
+        while len(done) < 3:
+            sentence = client.read()
+            tag = attrs(sentence).get(".tag")
+            seen.setdefault(tag, []).append(sentence[0])
+            if sentence[0] == "!done":
+                done.add(tag)
+    assert done == {"a", "b", "c"}
+    assert seen["a"] == ["!re", "!done"] and seen["b"] == ["!re", "!done"]
+    assert seen["c"] == ["!trap", "!done"]
