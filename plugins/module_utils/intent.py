@@ -171,6 +171,8 @@ _FALSE = ("false", "no", "off")
 def _is_undefined(value):
     # Jinja2 Undefined and ansible-core 2.19 markers (UndefinedMarker subclasses jinja2's Undefined),
     # recognised by class name so that module_utils does not import jinja2
+    if isinstance(value, (str, dict, list, tuple, int, float)) or value is None:
+        return False
     return any(c.__name__ in ("Undefined", "Marker") or c.__name__.endswith("Undefined")
                for c in type(value).__mro__)
 
@@ -757,6 +759,7 @@ def _check_mirrored_prefixes(scope, a, b):
 
 # --- topologies ------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=65536)
 def _safe_label(text):
     label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     return re.sub(r"-{2,}", "-", label) or "x"
