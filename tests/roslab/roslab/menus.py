@@ -148,6 +148,9 @@ class Router(Store):
             return self._export(attributes)
         if path == IPSEC.rstrip("/") and verb == "export":
             return self._export(attributes, prefix=IPSEC)
+        if schema.routeros_has_path(command, self.version):
+            # a menu named as a command (`/ip/ipsec/peer`): the verb is missing
+            raise trap("no_such_command")
         if self.schema(path) is None or path not in schema.MENU_TABLES:
             if path != "" and schema.routeros_has_path(path, self.version):
                 raise RosTrap(NOT_EMULATED % path, 0)

@@ -181,6 +181,7 @@ def test_unknown_menu_and_verb(router):
     assert trap_of(router, "/ip/ipsec/remote-peers/print").message == "no such command prefix"
     err = trap_of(router, PEER + "/frobnicate")
     assert (err.message, err.category) == ("no such command", 0)
+    assert trap_of(router, PEER).message == "no such command"        # a menu is not a command
     # the profile menu has no enable/disable (inspect)
     assert trap_of(router, "/ip/ipsec/profile/disable", **{".id": "default"}).message == "no such command"
 
