@@ -172,6 +172,11 @@ class Attempt:
         self.next_try = started
         self.cookie = cookie
         self.logged = set()               # failure keys already logged during this attempt
+        # what active-peers shows while waiting: state, addresses, the responder's cookie if any
+        self.stage = None
+        self.where = None
+        self.cookie_r = "0000000000000000"
+        self.row_id = None
 
 
 class Fabric:
@@ -561,6 +566,28 @@ class Fabric:
                 return interface
         return None
 
+    def _source_for(self, name, dst_ip):
+        """The address ``name`` sends from towards ``dst_ip`` even when nothing answers there: the
+        connected network holding it, else the one holding a static route's gateway."""
+        try:
+            destination = ipaddress.ip_address(dst_ip)
+        except ValueError:
+            return None
+        addresses = self._addresses(name)
+        for iface, _interface, _parent in sorted(addresses, key=lambda a: -a[0].network.prefixlen):
+            if destination in iface.network:
+                return str(iface.ip)
+        for row in self._items(self.routers[name], "/ip/route"):
+            try:
+                if destination in ipaddress.ip_network(row.get("dst-address", "0.0.0.0/0"), strict=False):
+                    gateway = ipaddress.ip_address(row.get("gateway", ""))
+                    for iface, _interface, _parent in addresses:
+                        if gateway in iface.network:
+                            return str(iface.ip)
+            except ValueError:
+                continue
+        return None
+
     def route(self, src_router, dst_ip, src_ip=None, depth=4):
         """The path from ``src_router`` to ``dst_ip`` (connected segments, then static routes), or None."""
         if src_router in self.down_routers:
@@ -842,7 +869,7 @@ class Fabric:
             return
         local = peer.get("local-address")
         route = self.route(name, target, local or None)
-        i_addr = local or (route.src_ip if route else None)
+        i_addr = local or (route.src_ip if route else self._source_for(name, target))
         if not side.identities(peer["name"]):
             # RouterOS checks its own identity before sending anything
             self._log(name, log_line("initiator-no-identity", peer=peer["name"]))
@@ -856,13 +883,19 @@ class Fabric:
         if ok and route.dst_router in sides:
             self._negotiate(now, name, side, peer, target, i_addr, route, sides, attempt, port)
             return
+        self._wait(now, key, attempt, "message-1-sent", i_addr or "0.0.0.0", 500, target, port)
+
+    def _wait(self, now, key, attempt, stage, local, local_port, remote, remote_port):
+        """No answer (yet): retransmit until the phase-1 timeout, then log `time up` and start over."""
         if now >= attempt.deadline:
-            self._log(name, log_line("time-up", local=i_addr or "0.0.0.0", local_port=500, remote=target,
-                                     remote_port=port, cookie_i=attempt.cookie, cookie_r="0000000000000000"))
-            self.attempts[key] = Attempt(now, _hex(self.rng, 16))
-            self.attempts[key].next_try = now + RETRANSMIT
-        else:
-            attempt.next_try = min(now + RETRANSMIT, attempt.deadline)
+            self._log(key[0], log_line("time-up", local=local, local_port=local_port, remote=remote,
+                                       remote_port=remote_port, cookie_i=attempt.cookie, cookie_r=attempt.cookie_r))
+            attempt = self.attempts[key] = Attempt(now, _hex(self.rng, 16))
+            attempt.next_try = now + RETRANSMIT
+            return
+        attempt.stage = stage
+        attempt.where = (local, remote, remote_port)
+        attempt.next_try = min(now + RETRANSMIT, attempt.deadline)
 
     def _negotiate(self, now, name, side, peer, target, i_addr, route, sides, attempt, port):
         key = (name, peer["name"])
@@ -875,15 +908,13 @@ class Fabric:
                     self._log(r_name, line)
                     attempt.logged.add((r_name, line))
             if outcome.silent:
-                # the initiator hears nothing: it retransmits until `time up`
-                if now >= attempt.deadline:
-                    self._log(name, log_line("time-up", local=i_addr, local_port=500, remote=target,
-                                             remote_port=port, cookie_i=attempt.cookie,
-                                             cookie_r=_hex(self.rng, 16)))
-                    self.attempts[key] = Attempt(now, _hex(self.rng, 16))
-                    self.attempts[key].next_try = now + RETRANSMIT
-                else:
-                    attempt.next_try = min(now + RETRANSMIT, attempt.deadline)
+                # the initiator hears nothing more: it retransmits until `time up`. With no
+                # matching peer the responder never answered; after a failed IKEv1 authentication
+                # it answered the first exchanges (its cookie is known)
+                if outcome.failure != "no-peer" and attempt.cookie_r == "0000000000000000":
+                    attempt.cookie_r = _hex(self.rng, 16)
+                stage = "message-1-sent" if outcome.failure == "no-peer" else "message-3-sent"
+                self._wait(now, key, attempt, stage, i_addr, 500, target, port)
                 return
             for line in outcome.initiator_logs:
                 self._log(name, line)
@@ -896,14 +927,9 @@ class Fabric:
             if natt:
                 ok, _failed = self._exchange(name, target, i_addr, "udp", 4500)
                 if not ok:
-                    if now >= attempt.deadline:
-                        self._log(name, log_line("time-up", local=i_addr, local_port=4500, remote=target,
-                                                 remote_port=4500, cookie_i=attempt.cookie,
-                                                 cookie_r=_hex(self.rng, 16)))
-                        self.attempts[key] = Attempt(now, _hex(self.rng, 16))
-                        self.attempts[key].next_try = now + RETRANSMIT
-                    else:
-                        attempt.next_try = min(now + RETRANSMIT, attempt.deadline)
+                    if attempt.cookie_r == "0000000000000000":
+                        attempt.cookie_r = _hex(self.rng, 16)
+                    self._wait(now, key, attempt, "message-3-sent", i_addr, 4500, target, 4500)
                     return
         del self.attempts[key]
         # the responder replaces what it still holds for this peer (initial contact)
@@ -1111,6 +1137,10 @@ class Fabric:
                     own = child.i_policy_id if name == sa.i_router else child.r_policy_id
                     if own is not None:
                         policy_state[own] = policy_state.get(own, 0) + 1
+        if not clear:
+            for (owner, _peer), attempt in self.attempts.items():
+                if owner == name and attempt.stage:
+                    peers.append(self._pending_peer_row(router, attempt, now))
         self._set_rows(name, router, IPSEC + "active-peers", peers)
         self._set_rows(name, router, IPSEC + "installed-sa", sas_rows)
         for policy in self._items(router, IPSEC + "policy"):
@@ -1148,6 +1178,17 @@ class Fabric:
                "tx-packets": str(tx_packets), "natt-peer": "true" if sa.natt else "false",
                "responder": "false" if name == sa.i_router else "true", "dynamic-address": "false"}
         return row
+
+    def _pending_peer_row(self, router, attempt, now):
+        """An exchange still waiting for its answer (state as RouterOS names its steps)."""
+        if attempt.row_id is None:
+            attempt.row_id = self._new_id(router)
+        local, remote, port = attempt.where
+        return {".id": attempt.row_id, "local-address": local, "remote-address": remote, "port": str(port),
+                "side": "initiator", "state": attempt.stage, "uptime": format_duration(now - attempt.started),
+                "ph2-total": "0", "spii": attempt.cookie, "spir": attempt.cookie_r, "rx-bytes": "0",
+                "tx-bytes": "0", "rx-packets": "0", "tx-packets": "0", "natt-peer": "false",
+                "responder": "false", "dynamic-address": "false"}
 
     @staticmethod
     def _last_seen(sa, name, now):
