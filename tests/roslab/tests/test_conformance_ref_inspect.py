@@ -283,3 +283,71 @@ def test_deep_tree_completions_are_accepted_values(versions, menu):
             if refused_as(exc, arg) if hasattr(exc, "message") else True:
                 wrong["%s=%s" % (arg, value)] = message
     assert wrong == {}
+
+
+# ------------------------------------------------------------------------------------------------
+# /ip/ipsec/settings (set-only) and the key menus, per version
+
+
+def set_args(version, menu):
+    return children(children(node(version, menu)).get("set"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_settings_set_args_follow_inspect(versions, version):
+    api = versions.api(version)
+    menu = "/ip/ipsec/settings"
+    here = set(set_args(version, menu))
+    everywhere = set().union(*(set(set_args(v, menu)) for v in VERSIONS))
+    assert here
+    wrong = {}
+    for arg in sorted(everywhere | {"no-such-argument"}):
+        value = {"accounting": "yes", "xauth-use-radius": "no", "interim-update": "0s",
+                 "ddos-cookie-threshold": "20"}.get(arg, "1")
+        try:
+            run(api, menu + "/set", **{arg: value})
+            answer = "ok"
+        except Exception as exc:  # pylint: disable=broad-except
+            answer = getattr(exc, "message", repr(exc))
+        unknown = answer == "unknown parameter " + arg
+        if unknown == (arg in here):
+            wrong[arg] = answer
+    assert wrong == {}
+
+
+KEY_MENUS = ["/ip/ipsec/key", "/ip/ipsec/key/rsa", "/ip/ipsec/key/psk", "/ip/ipsec/key/qkd"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("menu", KEY_MENUS)
+def test_key_menu_commands_follow_inspect(versions, version, menu):
+    api = versions.api(version)
+    listed = commands(version, menu) if node(version, menu) is not None else set()
+    try:
+        raw(api, menu + "/print")
+        answer = "ok"
+    except Exception as exc:  # pylint: disable=broad-except
+        answer = getattr(exc, "message", repr(exc))
+    if "print" in listed:
+        assert answer == "ok"
+    elif node(version, menu) is not None:
+        assert answer == "no such command"  # a directory of sub-menus, no print of its own
+    else:
+        assert answer == "no such command prefix"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_key_psk_add_args_follow_inspect(versions, version):
+    menu = "/ip/ipsec/key/psk"
+    if node(version, menu) is None:
+        pytest.skip("no %s in %s" % (menu, version))
+    api = versions.api(version)
+    listed = set(add_args(version, menu)) - {"copy-from"}
+    assert listed == {"id", "key", "peer"}
+    trap = expect_trap(api, menu + "/add", id="kid", key="0x00", peer="ins-anchor",
+                       **{"no-such-argument": "1"})
+    assert trap.message == "unknown parameter no-such-argument"
+    try:
+        run(api, menu + "/add", id="kid-%d" % serial(), key="0x0011", peer="ins-anchor")
+    except Exception as exc:  # pylint: disable=broad-except
+        assert not getattr(exc, "message", "").startswith("unknown parameter")
