@@ -38,6 +38,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconci
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import normalize
 
 KEY_PREFIX = "fw-"  # firewall_plan.KEY_PREFIX
+PEER_KEY_PREFIX = KEY_PREFIX + "peer-"
 _FILTER_STOPS = frozenset(("drop", "reject", "tarpit", "jump", "return"))
 
 
@@ -152,7 +153,16 @@ def plan_menu(section, rows, items, blocks_of, state):
         # items other ipsecfleet roles own in the same menu are not this module's to remove
         visible = [row for row in rows if _is_ours(menu, row) or not reconcile.row_is_owned(menu, row)]
         plan = reconcile.plan_changes(menu, visible, items, "overridden" if state == "overridden" else item_state)
-        return plan.operations, plan.removals
+        removals = list(plan.removals)
+        if state != "overridden":
+            # the peers' list is a security control: a peer no longer derived loses access in every state
+            wanted = set(menu_table.owner_key(menu, item) for item in items)
+            removals += [reconcile.Operation("remove", menu, menu_table.owner_key(menu, row), target=row[".id"],
+                                             selector=reconcile._selector(menu, row))
+                         for row in visible if _is_ours(menu, row)
+                         and menu_table.owner_key(menu, row).startswith(PEER_KEY_PREFIX)
+                         and menu_table.owner_key(menu, row) not in wanted]
+        return plan.operations, removals
 
     operations = []
     working = [dict(row) for row in rows]

@@ -218,3 +218,14 @@ def test_items_of_other_ipsecfleet_roles_are_not_removed():
     assert other in session.menus[FILTER]
     assert session.menus["/ip/firewall/address-list"] == before["/ip/firewall/address-list"]
     assert [r for r in session.menus[FILTER] if r.get("comment", "").startswith("ipsecfleet:fw-")] == []
+
+
+@pytest.mark.parametrize("state", ["merged", "replaced", "overridden"])
+def test_peer_list_is_kept_in_sync_in_every_state(state):
+    session = FakeSession(layout("defconf"))
+    run(session, fp.derive(TUNNELS))
+    smaller = fp.derive(TUNNELS[:1])
+    run(session, smaller, state)
+    peers = [r["address"] for r in session.menus["/ip/firewall/address-list"] if r["list"] == "ipsecfleet-peers"]
+    assert peers == ["203.0.113.2"]
+    assert run(session, smaller, state) == []
