@@ -193,6 +193,23 @@ class Router(Store):
         """/ip/ipsec/active-peers/kill-connections: every IKE session goes."""
         return self._clear_runtime(path, sch, "kill-connections", attrs)
 
+    def _zero_counters(self, items):
+        for item in items:
+            for name in ("bytes", "packets"):
+                if name in item.props:
+                    item.props[name] = "0"
+
+    def _cmd_reset_counters(self, path, sch, attrs, queries):
+        """Firewall reset-counters: bytes/packets of the given rules back to 0 (fabric sees on_change)."""
+        self._zero_counters(self._targets(path, sch, attrs))
+        self._changed(path)
+        return Result()
+
+    def _cmd_reset_counters_all(self, path, sch, attrs, queries):
+        self._zero_counters(self.table(path).items)
+        self._changed(path)
+        return Result()
+
     # -- /interface: a view over the type menus --------------------------------------------------
     def all_items(self, path):
         if path == "/interface":

@@ -407,3 +407,15 @@ def test_restore_into_newer_version_reports_running_version(router):
     upgraded.restore(router.snapshot())
     assert rows(upgraded, "/system/resource")[0]["version"] == "7.24 (stable)"
     assert [r["name"] for r in rows(upgraded, IPSEC + "peer")] == ["p"]
+
+
+def test_firewall_reset_counters(router):
+    a = add(router, FILTER, chain="input")
+    b = add(router, FILTER, chain="input")
+    for rule in (a, b):
+        router.set_runtime_props(FILTER, rule, {"bytes": 100, "packets": 2})
+    run(router, FILTER + "/reset-counters", numbers=a)
+    counts = dict((r[".id"], (r["bytes"], r["packets"])) for r in rows(router, FILTER))
+    assert counts[a] == ("0", "0") and counts[b] == ("100", "2")
+    run(router, FILTER + "/reset-counters-all")
+    assert all(r["bytes"] == "0" for r in rows(router, FILTER))
