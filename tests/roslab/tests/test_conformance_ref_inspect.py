@@ -351,3 +351,50 @@ def test_key_psk_add_args_follow_inspect(versions, version):
         run(api, menu + "/add", id="kid-%d" % serial(), key="0x0011", peer="ins-anchor")
     except Exception as exc:  # pylint: disable=broad-except
         assert not getattr(exc, "message", "").startswith("unknown parameter")
+
+
+# ------------------------------------------------------------------------------------------------
+# set: the same argument names as inspect's "set", read-only properties unknown
+
+
+def fresh_item(api, menu):
+    for _ in range(5):  # base args are unique per call; retry past an occasional clash
+        try:
+            return run(api, menu + "/add", **BASE_ARGS[menu]())[0]["ret"]
+        except Exception:  # pylint: disable=broad-except
+            continue
+    raise AssertionError("could not add a %s item" % menu)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("menu", MENUS)
+def test_every_inspect_set_arg_is_a_parameter(versions, version, menu):
+    api = versions.api(version)
+    item = fresh_item(api, menu)
+    wrong = {}
+    for arg, entry in sorted(set_args(version, menu).items()):
+        if arg in ("numbers", "name", "list", "address", "interface", "peer"):
+            continue  # identity of the test item
+        try:
+            run(api, menu + "/set", **{".id": item, arg: sample_value(entry)})
+        except Exception as exc:  # pylint: disable=broad-except
+            message = getattr(exc, "message", repr(exc))
+            if message == "unknown parameter " + arg or message == "no such item (4)":
+                wrong[arg] = message
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("menu", MENUS)
+def test_read_only_properties_are_unknown_to_set(versions, menu):
+    api = versions.api("7.22.2")
+    item = fresh_item(api, menu)
+    wrong = {}
+    for prop in read_only(menu):
+        try:
+            run(api, menu + "/set", **{".id": item, prop: "1"})
+            wrong[prop] = "accepted"
+        except Exception as exc:  # pylint: disable=broad-except
+            message = getattr(exc, "message", repr(exc))
+            if message != "unknown parameter " + prop:
+                wrong[prop] = message
+    assert wrong == {}
