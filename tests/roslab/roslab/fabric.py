@@ -206,9 +206,10 @@ class Fabric:
         # unless strict_firewall, which raises instead
         self.strict_firewall = strict_firewall
         self._runtime_removed = set()
+        # addresses per router, dropped whenever configuration, links, routers or VRRP roles change
+        self._address_cache = {}
         self.firewall_errors = []
         self._dirty = True
-        self._written = {}
         for name, router in self.routers.items():
             if hasattr(router, "on_change"):
                 router.on_change(self._changed)
@@ -264,6 +265,7 @@ class Fabric:
         """The router stops: its runtime state is gone, it answers nothing, runs nothing."""
         self._router(name)
         self.down_routers.add(name)
+        self._address_cache.clear()
         for sa in list(self.sas):
             if name in sa.alive:
                 sa.alive[name] = False
@@ -281,6 +283,7 @@ class Fabric:
         """The router boots (control restores its configuration); state starts empty."""
         self._router(name)
         self.down_routers.discard(name)
+        self._address_cache.clear()
         self.booted[name] = self.clock.now
         self.globals[name] = {}
         self._dirty = True
@@ -375,6 +378,7 @@ class Fabric:
     def _changed(self, router, menu_path):
         if menu_path.startswith("/log"):
             return
+        self._address_cache.clear()
         if menu_path in (IPSEC + "active-peers", IPSEC + "installed-sa"):
             # kill-connections, flush or remove through the API: the fabric drops what went
             name = next((n for n, r in self.routers.items() if r is router), None)
@@ -388,7 +392,6 @@ class Fabric:
         removed, self._runtime_removed = self._runtime_removed, set()
         for name, menu in removed:
             present = {row.get(".id") for row in self._items(self.routers[name], menu)}
-            self._written.pop((name, menu), None)
             for sa in list(self.sas):
                 if not sa.alive.get(name):
                     continue
@@ -400,8 +403,6 @@ class Fabric:
                         ids = [child.ids.get((name, direction)) for direction in ("in", "out")]
                         if any(i is not None and i not in present for i in ids):
                             del sa.children[policy_id]
-                            for end in (sa.i_router, sa.r_router):
-                                self._written.pop((end, IPSEC + "installed-sa"), None)
 
     def _sync_router_clocks(self):
         for router in self.routers.values():
@@ -493,6 +494,7 @@ class Fabric:
                 changed = True
         if not changed:
             raise KeyError("no link %s" % " - ".join("%s:%s" % end for end in ends))
+        self._address_cache.clear()
         self._dirty = True
         self.clock.run_due()
 
@@ -518,6 +520,12 @@ class Fabric:
         """(ip_interface, interface, parent interface) of a running router's usable addresses."""
         if name in self.down_routers:
             return []
+        cached = self._address_cache.get(name)
+        if cached is None:
+            cached = self._address_cache[name] = self._read_addresses(name)
+        return cached
+
+    def _read_addresses(self, name):
         running = self._interfaces(name)
         out = []
         for row in self._items(self.routers[name], "/ip/address"):
@@ -1156,10 +1164,9 @@ class Fabric:
                     pass
 
     def _set_rows(self, name, router, menu, rows):
-        key = (name, menu)
-        if self._written.get(key) == rows:
+        # compare with what the router holds now (a restore or an API flush may have changed it)
+        if self._items(router, menu) == rows:
             return
-        self._written[key] = [dict(r) for r in rows]
         router.set_runtime_rows(menu, rows)
 
     def _active_peer_row(self, router, sa, name, now):
@@ -1322,6 +1329,7 @@ class Fabric:
                     if key in self.vrrp_state:
                         self._vrrp_props(name, row, "init")
                         del self.vrrp_state[key]
+                        self._address_cache.clear()
                     continue
                 live_keys.add(key)
                 segment = frozenset(self._segment(name, row["interface"]))
@@ -1332,6 +1340,7 @@ class Fabric:
                 groups.setdefault(group_key, []).append((name, row))
         for key in [k for k in self.vrrp_state if k not in live_keys]:
             del self.vrrp_state[key]
+            self._address_cache.clear()
         for members in groups.values():
             self._elect(now, members)
 
@@ -1345,6 +1354,7 @@ class Fabric:
             key = (name, row[".id"])
             if key not in self.vrrp_state:
                 self.vrrp_state[key] = {"state": "backup", "since": now, "pending": None}
+                self._address_cache.clear()
                 self._vrrp_props(name, row, "backup")
                 if row.get("on-backup"):
                     self.run_script(name, row["on-backup"], "vrrp:%s" % row.get("name"))
@@ -1383,6 +1393,7 @@ class Fabric:
         if state["state"] == new_state:
             return
         state.update({"state": new_state, "since": now, "pending": None})
+        self._address_cache.clear()      # addresses on the VRRP interface move with the master role
         self._vrrp_props(name, row, new_state)
         script = row.get("on-master" if new_state == "master" else "on-backup")
         if script:

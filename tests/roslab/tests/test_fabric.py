@@ -543,3 +543,13 @@ def test_flush_and_kill_connections_through_the_api(lab):
     assert any(m.startswith("killing ike2 SA") for m in messages(spoke))
     peer = spoke.items("/ip/ipsec/active-peers")[0]
     assert peer["state"] == "established" and peer["spii"] != spii      # the spoke initiated again
+
+
+def test_runtime_rows_come_back_after_a_restore(lab):
+    established_pair(lab)
+    lab.tick(1)
+    hub = r(lab, "hub")
+    hub.restore(hub.snapshot())            # what a reboot does to the tables (runtime rows emptied)
+    assert hub.items("/ip/ipsec/active-peers") == []
+    lab.tick(1)
+    assert hub.items("/ip/ipsec/active-peers")[0]["state"] == "established"
