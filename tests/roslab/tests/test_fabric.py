@@ -553,3 +553,16 @@ def test_runtime_rows_come_back_after_a_restore(lab):
     assert hub.items("/ip/ipsec/active-peers") == []
     lab.tick(1)
     assert hub.items("/ip/ipsec/active-peers")[0]["state"] == "established"
+
+
+def test_system_script_run_through_the_router_api(lab):
+    spoke = r(lab, "spoke")
+    run(spoke, "/system/script/add", name="hello", source=':log info "hello"\n:delay 5s\n:log info "later"')
+    run(spoke, "/system/script/add", name="broken", source=':log info "x"\n:nope')
+    run(spoke, "/system/script/run", number="hello")
+    assert messages(spoke, "script") == ["hello"]
+    lab.tick(5)
+    assert messages(spoke, "script") == ["hello", "later"]
+    with pytest.raises(Exception) as caught:
+        run(spoke, "/system/script/run", **{".id": "broken"})
+    assert "line 2" in str(caught.value) and getattr(caught.value, "category", None) == 3
