@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
+import logging
 import random
 
 from roslab import firewall_eval, ike
@@ -30,6 +31,8 @@ from roslab.errors import RosTrap
 from roslab.firewall_eval import LimitState, Packet
 from roslab.ike import Side, log_line, truthy
 from roslab.script import Interpreter, ScriptError
+
+LOG = logging.getLogger("roslab.fabric")
 
 # RouterOS timers (MikroTik manual where known; the rest are the lab's choices, documented in docs/lab.md)
 PHASE1_TIMEOUT = 30.0          # seconds before "phase1 negotiation failed due to time up"
@@ -197,6 +200,7 @@ class Fabric:
         self.down_links = set()
         self.nat = set()                  # routers behind a NAT (their IKE source port is rewritten)
         self.booted = {name: 0.0 for name in self.routers}
+        self.generation = {name: 0 for name in self.routers}    # +1 per power cycle
         self.conntrack = {name: {} for name in self.routers}
         self.limits = {name: LimitState() for name in self.routers}
         self.globals = {name: {} for name in self.routers}
@@ -250,7 +254,10 @@ class Fabric:
         ``period`` seconds the clock advances ``period * speed``. Runs on the loop's thread, so it
         never races API sessions. ``stop_loop()`` ends it."""
         def step():
-            self.tick(period * speed)
+            try:
+                self.tick(period * speed)
+            except Exception:                  # keep the daemon's clock going; the error is logged
+                LOG.exception("fabric tick failed")
             self._loop_handle = loop.call_later(period, step)
         self.stop_loop()
         self._loop_handle = loop.call_later(period, step)
@@ -271,6 +278,7 @@ class Fabric:
         """The router stops: its runtime state is gone, it answers nothing, runs nothing."""
         self._router(name)
         self.down_routers.add(name)
+        self.generation[name] += 1
         self._address_cache.clear()
         for sa in list(self.sas):
             if name in sa.alive:
@@ -375,7 +383,8 @@ class Fabric:
             except ScriptError as error:
                 self.script_errors.append((name, "api", error))
                 raise RosTrap(str(error), 3)      # category 3: a script error
-            self.clock.call_later(delay, lambda: self._step_script(name, "api", steps))
+            boot = self.generation[name]
+            self.clock.call_later(delay, lambda: self._step_script(name, "api", steps, boot))
             return _empty_result()
         router._cmd_run = run
 
@@ -1270,8 +1279,10 @@ class Fabric:
         return rows
 
     # -- scripts --------------------------------------------------------------------------------------
-    def _step_script(self, name, origin, steps):
-        if name in self.down_routers:
+    def _step_script(self, name, origin, steps, boot=None):
+        # a script paused in :delay dies with its router (a reboot does not resume it)
+        boot = self.generation[name] if boot is None else boot
+        if name in self.down_routers or boot != self.generation[name]:
             return
         self._sync_router_clocks()
         try:
@@ -1284,7 +1295,7 @@ class Fabric:
             if origin.startswith("scheduler:"):
                 self._log(name, _fabric_log("scheduler-failed", name=origin.split(":", 1)[1]))
             return
-        self.clock.call_later(delay, lambda: self._step_script(name, origin, steps))
+        self.clock.call_later(delay, lambda: self._step_script(name, origin, steps, boot))
 
     def _source_of(self, name, text):
         """A scheduler's on-event: a /system/script name runs that script, anything else is source."""

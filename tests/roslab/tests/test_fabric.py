@@ -566,3 +566,12 @@ def test_system_script_run_through_the_router_api(lab):
     with pytest.raises(Exception) as caught:
         run(spoke, "/system/script/run", **{".id": "broken"})
     assert "line 2" in str(caught.value) and getattr(caught.value, "category", None) == 3
+
+
+def test_a_paused_script_dies_with_its_router(lab):
+    spoke = r(lab, "spoke")
+    lab.run_script("spoke", ':log info "before"\n:delay 10s\n:log info "after"')
+    lab.router_down("spoke")
+    lab.router_up("spoke")
+    lab.tick(20)
+    assert messages(spoke, "script") == ["before"]
