@@ -947,3 +947,31 @@ def test_pipelined_tagged_commands_each_complete_with_their_tag(versions):
     assert done == {"a", "b", "c"}
     assert seen["a"] == ["!re", "!done"] and seen["b"] == ["!re", "!done"]
     assert seen["c"] == ["!trap", "!done"]
+
+
+@pytest.mark.parametrize("menu,words,prop", [
+    ("/ip/ipsec/profile", ("?name=default",), "ppk"),
+    ("/interface/gre", None, "dont-fragment"),
+    ("/ip/ipsec/identity", None, "generate-policy"),
+])
+def test_enum_value_no_is_printed_as_no_not_false(versions, api, menu, words, prop):
+    # "no" is one of the enum's values (ppk no/psk/..., dont-fragment no/inherit,
+    # generate-policy no/port-override/port-strict), not a boolean
+    if menu == "/interface/gre":
+        name = unique("gre")
+        add(api, menu, name=name, **{"remote-address": "100.68.0.1"})
+        words = ("?name=" + name,)
+    elif menu == "/ip/ipsec/identity":
+        peer = unique("enum")
+        add(api, "/ip/ipsec/peer", name=peer, address="100.68.0.2/32")
+        add(api, menu, peer=peer, secret="x")
+        words = ("?peer=" + peer,)
+    with versions.raw() as client:
+        replies = client.talk(menu + "/print", *words)
+    assert replies[0][0] == "!re" and attrs(replies[0])[prop] == "no"
+
+
+def test_getall_is_print(api):
+    assert raw(api, "/ip/ipsec/proposal/getall", "?name=default") == \
+        rows(api, "/ip/ipsec/proposal", "?name=default")
+    assert raw(api, "/ip/ipsec/proposal/getall", "?name=default")[0]["name"] == "default"
