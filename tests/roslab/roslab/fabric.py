@@ -323,8 +323,9 @@ class Fabric:
 
     def evaluate(self, router, packet, chain="input"):
         """Run ``packet`` (a roslab.firewall_eval.Packet) through ``router``'s filter ``chain``:
-        returns (verdict, rule id) — ("accept", None) when no rule decided."""
-        verdict = self._filter(router, chain, packet)
+        returns (verdict, rule id) — ("accept", None) when no rule decided. A question, not traffic:
+        rule counters do not move."""
+        verdict = self._filter(router, chain, packet, count=False)
         return verdict.action, verdict.rule_id
 
     def api_allowed(self, router, src_ip, port=8728, dst_ip=None):
@@ -688,7 +689,7 @@ class Fabric:
         return Route(src_router, first.src_ip, first.out_interface, hops, rest.dst_router, rest.in_interface)
 
     # -- firewall ------------------------------------------------------------------------------------
-    def _filter(self, name, chain, packet):
+    def _filter(self, name, chain, packet, count=True):
         router = self.routers[name]
         rules = self._items(router, "/ip/firewall/filter")
         lists = self._items(router, "/ip/firewall/address-list")
@@ -703,7 +704,8 @@ class Fabric:
             return firewall_eval.Verdict("accept", None)
         for rule_id, reason in verdict.skipped:
             self._firewall_error(name, chain, rule_id, reason)
-        self._count(router, rules, verdict.matched, packet.size)
+        if count:
+            self._count(router, rules, verdict.matched, packet.size)
         return verdict
 
     def _firewall_error(self, name, chain, rule_id, reason):

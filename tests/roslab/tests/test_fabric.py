@@ -96,7 +96,10 @@ def test_evaluate_reports_the_deciding_rule_and_counts_it(lab):
     assert lab.evaluate("hub", packet) == ("accept", accept)
     assert lab.evaluate("hub", Packet("ipsec-esp", SPOKE_WAN, HUB_WAN))[0] == "drop"
     counted = next(row for row in hub.items("/ip/firewall/filter") if row[".id"] == accept)
-    assert counted["packets"] == "1"
+    assert counted["packets"] == "0"                      # evaluate asks; it sends nothing
+    assert lab.deliver("spoke", HUB_WAN, "udp", 500, 500)
+    counted = next(row for row in hub.items("/ip/firewall/filter") if row[".id"] == accept)
+    assert counted["packets"] == "1" and counted["bytes"] == "100"
 
 
 def test_api_allowed_follows_input_chain_and_ip_service(lab):
