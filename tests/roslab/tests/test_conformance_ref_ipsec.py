@@ -650,3 +650,11 @@ def test_guide_peer_exchange_mode_and_initial_contact(api):
     name = new_peer(api, **{"exchange-mode": "main", "send-initial-contact": "yes"})
     row = one(api, PEER, name)
     assert (row["exchange-mode"], row["send-initial-contact"]) == ("main", True)
+
+
+def test_bang_prop_unsets_an_ipsec_property(api):
+    name = new_peer(api, **{"local-address": "198.51.100.1", "comment": "gone-soon"})
+    (item,) = [r[".id"] for r in rows(api, PEER, "?name=" + name)]
+    run(api, PEER + "/set", **{".id": item, "!local-address": "", "!comment": ""})
+    row = one(api, PEER, name)
+    assert "local-address" not in row and "comment" not in row
