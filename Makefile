@@ -44,8 +44,9 @@ demo: setup lab-up  ## set up, start a lab, run playbooks/site.yml against it, s
 test: setup lint sanity unit molecule docs-lint build ansible-doc  ## set up and run every test
 	@echo "make test: all gates passed"
 
-lint: setup  ## ansible-lint, production profile
+lint: setup  ## ansible-lint (production profile) and the changelog fragments
 	$(BIN)/ansible-lint --profile production --offline
+	$(BIN)/antsibull-changelog lint
 
 sanity: setup  ## ansible-test sanity on a copy of the collection (empty ignore files)
 	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
