@@ -1,4 +1,4 @@
-"""Independent fidelity audit, firewall (routeros7-behaviour.md §3, §6) through unmodified librouteros.
+"""Independent fidelity audit, firewall (routeros7-behaviour.md §3, §6), unmodified librouteros.
 
 See ``test_conformance_reference`` for the approach and the shared helpers.
 """

@@ -1,4 +1,4 @@
-"""Independent fidelity audit: the lab against RouterOS FACTS (routeros7-behaviour.md §1), not its code.
+"""Independent fidelity audit: the lab against RouterOS FACTS (routeros7-behaviour.md §1).
 
 Every test checks one claim of the reference (``/work/shared/reference/routeros7-behaviour.md``)
 through an UNMODIFIED ``librouteros`` client, or, where librouteros hides the wire (``!empty``,
@@ -136,7 +136,7 @@ def encode_sentence(words):
 
 
 class RawApi:
-    """Blocking raw sentences: ``send`` words, ``read`` one sentence, ``talk`` until !done/!fatal."""
+    """Blocking raw sentences: ``send`` words, ``read`` a sentence, ``talk`` until !done/!fatal."""
 
     def __init__(self, port, timeout=10):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
