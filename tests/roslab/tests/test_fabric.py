@@ -578,3 +578,17 @@ def test_a_paused_script_dies_with_its_router(lab):
     lab.router_up("spoke")
     lab.tick(20)
     assert messages(spoke, "script") == ["before"]
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_ikev1_modes_establish_and_log_racoon_style(build, mode):
+    hub = make(build, "hub", [(HUB_WAN + "/24", "ether1")])
+    spoke = make(build, "spoke", [(SPOKE_WAN + "/24", "ether1")])
+    fabric = Fabric({"hub": hub, "spoke": spoke}, [["hub:ether1", "spoke:ether1"]])
+    tunnel(hub, SPOKE_WAN, "10.10.0.0/24", "10.20.0.0/24", mode=mode, passive="yes")
+    tunnel(spoke, HUB_WAN, "10.20.0.0/24", "10.10.0.0/24", mode=mode)
+    fabric.tick(1)
+    assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"
+    assert len(hub.items("/ip/ipsec/installed-sa")) == 2
+    wording = {"main": "Identity Protection", "aggressive": "Aggressive"}[mode]
+    assert "respond new phase 1 (%s): %s[500]<=>%s[500]" % (wording, HUB_WAN, SPOKE_WAN) in messages(hub)

@@ -211,3 +211,56 @@ def test_raw_notrack_marks_untracked():
     verdict, untracked = raw_notrack(rules, "prerouting", lan)
     assert verdict.action == "accept" and untracked
     assert raw_notrack(rules, "prerouting", ike())[1] is False
+
+
+# --- properties ----------------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_MATCHERS = st.fixed_dictionaries({}, optional={
+    "protocol": st.sampled_from(["udp", "tcp", "ipsec-esp", "!udp"]),
+    "dst-port": st.sampled_from(["500", "4500", "500,4500", "1-1000"]),
+    "src-address": st.sampled_from(["198.51.100.0/24", "!198.51.100.2", "203.0.113.0/24"]),
+    "connection-state": st.sampled_from(["new", "established,related", "!new"]),
+})
+_ACTIONS = st.sampled_from(["accept", "drop", "reject", "passthrough", "log"])
+_RULES = st.lists(st.tuples(_MATCHERS, _ACTIONS), max_size=6)
+_PACKETS = st.builds(Packet, protocol=st.sampled_from(["udp", "tcp", "ipsec-esp"]),
+                     src_address=st.sampled_from(["198.51.100.2", "203.0.113.9"]),
+                     dst_address=st.just("198.51.100.1"), src_port=st.just(500),
+                     dst_port=st.sampled_from([500, 4500, 8728]),
+                     connection_state=st.sampled_from(["new", "established"]))
+
+
+def _table(chain, specs, prefix):
+    rows = []
+    for index, (matchers, action) in enumerate(specs):
+        row = {".id": "*%s%d" % (prefix, index), "chain": chain, "action": action, "disabled": "false"}
+        row.update(matchers)
+        if "dst-port" in matchers and "protocol" not in matchers:
+            row["protocol"] = "udp"           # RouterOS takes ports only with a tcp/udp protocol
+        rows.append(row)
+    return rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(head=_RULES, body=_RULES, tail=_RULES, packet=_PACKETS)
+def test_jump_to_a_chain_decides_like_the_chain_inlined(head, body, tail, packet):
+    """A jump to a user chain without `return` is the same as writing its rules in place."""
+    jumping = _table("input", head, "H") + [{".id": "*J", "chain": "input", "action": "jump",
+                                             "jump-target": "user", "disabled": "false"}] \
+        + _table("input", tail, "T") + _table("user", body, "B")
+    inlined = _table("input", head, "H") + _table("input", body, "B") + _table("input", tail, "T")
+    with_jump = evaluate(jumping, "input", packet)
+    flat = evaluate(inlined, "input", packet)
+    assert (with_jump.action, with_jump.rule_id) == (flat.action, flat.rule_id)
+    assert [rid for rid in with_jump.matched if rid != "*J"] == flat.matched
+
+
+@settings(max_examples=150, deadline=None)
+@given(rules=_RULES, packet=_PACKETS)
+def test_disabled_rules_never_change_the_verdict(rules, packet):
+    table = _table("input", rules, "R")
+    disabled = [dict(row, disabled="true", **{".id": row[".id"] + "X"}) for row in table]
+    mixed = [row for pair in zip(table, disabled) for row in pair]
+    assert evaluate(mixed, "input", packet).rule_id == evaluate(table, "input", packet).rule_id
+    assert evaluate(disabled, "input", packet).rule_id is None
