@@ -91,3 +91,20 @@ def test_a_changed_intent_converges_with_a_new_proposal(lab):
     fabric = fabric_module.Fabric(dict((name, lab.router(name)) for name in SITES), TOPOLOGY["links"])
     lab.call(fabric.tick, 60)
     assert all(p["state"] == "established" for p in lab.call(lab.router("br2").items, "/ip/ipsec/active-peers"))
+
+
+@pytest.mark.parametrize("extra", [
+    {"ike_version": 1, "suite": "ikev1-aes256cbc-sha256-modp2048"},
+    {"ike_version": 1, "suite": "ikev1-aes256cbc-sha256-modp2048", "exchange_mode": "aggressive"},
+    {"suite": "ikev2-aes256cbc-sha256-modp2048", "ppk_secret": "lab-only-post-quantum-key-89ab"},
+], ids=["ikev1-main", "ikev1-aggressive", "ikev2-cbc-ppk"])
+def test_other_suites_and_modes_come_up(lab, extra):
+    tunnel = dict({"name": "hq-br1", "a": "hq", "b": "br1", "auth": {"psk": PSK1}}, **extra)
+    plans = ipsec_plan.plan_fleet([tunnel], HOSTVARS)
+    for host in ("hq", "br1"):
+        assert apply(lab, host, plans[host])["changed"]
+        assert not apply(lab, host, plans[host])["changed"]
+    fabric = fabric_module.Fabric(dict((name, lab.router(name)) for name in SITES), TOPOLOGY["links"])
+    lab.call(fabric.tick, 60)
+    peers = lab.call(lab.router("br1").items, "/ip/ipsec/active-peers")
+    assert [(p["remote-address"], p["state"]) for p in peers] == [("198.51.100.1", "established")], peers
