@@ -30,7 +30,7 @@ description:
   - Runs in-process on the controller through the action plugin of the same name; without O(tunnels) the action
     plugin derives them from the inventory intent (C(ipsec_tunnels), C(ipsec_topologies)) for the host.
 author:
-  - ipsecfleet maintainers
+  - ipsecfleet maintainers (@ipsecfleet)
 extends_documentation_fragment:
   - community.routeros.api
 options:
@@ -118,6 +118,7 @@ options:
         not give; V(overridden) also removes owned firewall items that are no longer derived; V(deleted) removes
         every owned firewall item; V(gathered) reads them back; V(rendered) returns the commands without
         contacting the router.
+      - The peers' address list is kept in sync in every writing state (a peer no tunnel names is removed).
     type: str
     choices: [merged, replaced, overridden, deleted, gathered, rendered]
     default: merged
