@@ -27,6 +27,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_value
     normalize,
     same_value,
     to_text,
+    unique_values,
 )
 
 MASK = "********"
@@ -193,6 +194,7 @@ class MenuPlan(object):
         self.removals = []
         self.before = []              # owned items, module format, masked
         self.after = []
+        self.rows = []                # the printed rows the plan was made from
 
 
 def _validate_desired(menu, desired_items):
@@ -254,6 +256,7 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
     if secret_update not in SECRET_UPDATE_MODES:
         raise ReconcileError("secret_update must be one of %s" % ", ".join(SECRET_UPDATE_MODES))
     plan = MenuPlan(menu)
+    plan.rows = list(current_rows)
     desired = _validate_desired(menu, desired_items)
     desired_keys = [key for key, _item in desired]
 
@@ -446,6 +449,106 @@ def _final_order(plan, current_rows):
     return order
 
 
+def _values_after(op, rows_by_id):
+    values = dict(rows_by_id[op.target]) if op.action == "set" else {}
+    for name, value in op.args.items():
+        if name.startswith("!"):
+            values.pop(name[1:], None)
+        else:
+            values[name] = value
+    return values
+
+
+def _order_for_unique_values(plans):
+    """Make no write duplicate a value RouterOS keeps unique (routeros_values.UNIQUE_TOGETHER).
+
+    A value held by an owned item that this run removes (a tunnel renamed, same remote address) is
+    freed first: that removal, and the removals of the items referencing it, move before the adds.
+    A value held by an item whose own set moves it elsewhere orders the two sets. A value held by a
+    foreign item, or wanted twice, or a swap between items, fails before anything is written.
+    Returns the removals to run first; reorders each plan's adds and sets.
+    """
+    plans_by_path = dict((plan.menu.path, plan) for plan in plans)
+    early = []
+    for plan in plans:
+        menu = plan.menu
+        writes = [op for op in plan.operations if op.action in ("add", "set")]
+        if menu.ordered or not writes or not unique_values(menu.path, {}):
+            continue
+        rows = [row for row in plan.rows if not is_dynamic(row)]
+        rows_by_id = dict((row[".id"], row) for row in rows)
+        removal_of = dict((op.target, op) for op in plan.removals)
+        set_of = dict((op.target, op) for op in writes if op.action == "set")
+        waits_for = dict((id(op), []) for op in writes)
+        claimed = {}
+        for op in writes:
+            wanted = unique_values(menu.path, _values_after(op, rows_by_id))
+            for index, (fields, value) in enumerate(wanted):
+                if value is None:
+                    continue
+                label = "%s %s" % (menu.path, " ".join("%s=%s" % (f, v) for f, v in zip(fields, value)))
+                if (index, value) in claimed:
+                    raise ReconcileError("%s: two desired items want %s" % (menu.section, label))
+                claimed[(index, value)] = op
+                for row in rows:
+                    if op.action == "set" and row[".id"] == op.target:
+                        continue
+                    if unique_values(menu.path, row)[index][1] != value:
+                        continue
+                    holder = row[".id"]
+                    if holder in removal_of:
+                        _remove_early(plans_by_path, plan, row, removal_of[holder], early)
+                    elif holder in set_of and unique_values(
+                            menu.path, _values_after(set_of[holder], rows_by_id))[index][1] != value:
+                        waits_for[id(op)].append(set_of[holder])
+                    elif not row_is_owned(menu, row):
+                        raise ReconcileError("%s: %s is already used by item %s, which ipsecfleet does not "
+                                             "manage" % (menu.section, label, holder))
+                    else:
+                        raise ReconcileError("%s: %s is already used by owned item %s"
+                                             % (menu.section, label, menu_table.owner_key(menu, row)))
+        plan.operations = _topological(writes, waits_for, menu) + [
+            op for op in plan.operations if op.action not in ("add", "set")]
+    return early
+
+
+def _remove_early(plans_by_path, plan, row, removal, early):
+    if any(op is removal for op in early):
+        return
+    name = row.get("name")
+    for other in plans_by_path.values():
+        for argument, path in other.menu.references:
+            if path != plan.menu.path or not name:
+                continue
+            for dependent in other.rows:
+                if dependent.get(argument) != name or not row_is_owned(other.menu, dependent):
+                    continue
+                dependent_removal = [op for op in other.removals if op.target == dependent[".id"]]
+                if not dependent_removal:
+                    raise ReconcileError(
+                        "%s: %s must go before its replacement is added, but owned item %s of %s still "
+                        "uses it" % (plan.menu.section, name, menu_table.owner_key(other.menu, dependent),
+                                     other.menu.path))
+                _remove_early(plans_by_path, other, dependent, dependent_removal[0], early)
+    plan.removals = [op for op in plan.removals if op is not removal]
+    early.append(removal)
+
+
+def _topological(writes, waits_for, menu):
+    ordered, done = [], set()
+    pending = list(writes)
+    while pending:
+        ready = [op for op in pending if all(id(dep) in done for dep in waits_for[id(op)])]
+        if not ready:
+            raise ReconcileError("%s: items swap values RouterOS keeps unique (%s); change them in two runs"
+                                 % (menu.section, ", ".join(str(op.key) for op in pending)))
+        for op in ready:
+            ordered.append(op)
+            done.add(id(op))
+        pending = [op for op in pending if id(op) not in done]
+    return ordered
+
+
 def render_commands(desired, menu_paths=None):
     """State rendered: the RouterOS commands that create ``desired`` on an empty router (masked).
 
@@ -521,7 +624,8 @@ def apply(session, desired, state, check_mode=False, menu_paths=None, anchors=No
         plans.append(plan_changes(menu, session.read(path), items or [], state,
                                   anchor=anchors.get(path), secret_update=secret_update))
 
-    operations = [op for plan in plans for op in plan.operations]
+    early_removals = _order_for_unique_values(plans)
+    operations = early_removals + [op for plan in plans for op in plan.operations]
     operations += [op for plan in reversed(plans) for op in plan.removals]
     result = {
         "changed": bool(operations),

@@ -72,6 +72,17 @@ DEFAULTS = {
     "/ip/firewall/mangle": {"disabled": "no", "log": "no"},
 }
 
+# Argument groups RouterOS keeps unique within a menu (a write that would duplicate one is refused).
+# Dynamic rows do not count. (routeros7-behaviour.md: the peer's address and exchange mode make it
+# unique; names are unique; an address list refuses the same address twice.)
+UNIQUE_TOGETHER = {
+    "/ip/ipsec/profile": (("name",),),
+    "/ip/ipsec/policy/group": (("name",),),
+    "/ip/ipsec/proposal": (("name",),),
+    "/ip/ipsec/peer": (("name",), ("address", "exchange-mode")),
+    "/ip/firewall/address-list": (("list", "address"),),
+}
+
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
 _CLOCK = re.compile(r"^(?:(\d+)d)?\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
@@ -165,3 +176,17 @@ def same_value(menu_path, field, desired, current):
     if desired is None:
         desired = default_of(menu_path, field)
     return normalize(field, desired) == normalize(field, current)
+
+
+def unique_values(menu_path, item):
+    """The item's value tuple for each unique argument group of ``menu_path`` (None where unset)."""
+    tuples = []
+    for fields in UNIQUE_TOGETHER.get(menu_path, ()):
+        values = []
+        for field in fields:
+            value = item.get(field)
+            if value is None and field != fields[0]:
+                value = default_of(menu_path, field)
+            values.append(None if value is None else normalize(field, value))
+        tuples.append((fields, None if values[0] is None else tuple(values)))
+    return tuples

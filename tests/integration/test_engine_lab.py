@@ -191,3 +191,36 @@ def test_converge_survives_a_drop_after_every_sentence(lab, when):
         assert foreign_rows(config(lab, name)) == foreign, n
         again, _session = converge(lab, name, plan)
         assert again["writes"] == 0, (n, again["commands"])
+
+
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_overridden_with_sets_moves_and_removals_survives_drops(lab, when):
+    """From a converged router: rotate a PSK, reverse the policies, drop a spoke (set, move, removes)."""
+    name = "spoke1"
+    lab.reset(name)
+    api = connect(lab, name)
+    add_foreign(api)
+    api.close()
+    converge(lab, name, desired(spokes=("spoke1", "spoke2", "spoke3")))
+    start = copy.deepcopy(lab.router(name).snapshot())
+    foreign = foreign_rows(config(lab, name))
+    target = desired(psk="rotated-" + PSK, spokes=("spoke3", "spoke1"))
+    snapshot = copy.deepcopy(lab.router(name).snapshot())
+    result, session = converge(lab, name, target, state="overridden")
+    actions = [c.split()[3] for c in result["commands"]]
+    assert {"set", "move", "remove"} <= set(actions), result["commands"]
+    sentences = 1 + session.reads + result["writes"]
+    lab.router(name).restore(snapshot)
+    for n in range(1, sentences + 1):
+        lab.router(name).restore(copy.deepcopy(start))
+        lab.fault_drop_after(name, n, when=when)
+        with pytest.raises(Exception):
+            converge(lab, name, target, state="overridden")
+        lab.clear_faults(name)
+        converge(lab, name, target, state="overridden")
+        assert_converged(lab, name, target)
+        order = [menus.owner_key(menus.MENUS["/ip/ipsec/policy"], r) for r in lab.router(name).items("/ip/ipsec/policy")]
+        assert [k for k in order if k] == ["policy/spoke3", "policy/spoke1"], n
+        assert foreign_rows(config(lab, name)) == foreign, n
+        again, _session = converge(lab, name, target, state="overridden")
+        assert again["writes"] == 0, (n, again["commands"])

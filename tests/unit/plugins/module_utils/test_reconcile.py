@@ -123,11 +123,54 @@ def test_overridden_removes_unwanted_owned_items_after_dereference():
     apply(session, desired(), "merged")
     session.log = []
     wanted = desired()
-    wanted["peers"][0].update(name="ipsecfleet-spoke2", comment="ipsecfleet:peer-spoke2")
+    wanted["peers"][0].update(name="ipsecfleet-spoke2", address="198.51.100.3", comment="ipsecfleet:peer-spoke2")
     wanted["identities"][0].update(peer="ipsecfleet-spoke2", comment="ipsecfleet:id-spoke2")
     apply(session, wanted, "overridden")
     actions = [(a, p) for a, p, _i in session.log]
     assert actions == [("add", PEER), ("add", IDENTITY), ("remove", IDENTITY), ("remove", PEER)]
+
+
+def test_a_renamed_tunnel_frees_the_peer_address_first():
+    """RouterOS refuses a second peer with the same address and exchange mode: the old one (and the
+    identity using it) must go before the new one comes."""
+    session = router()
+    apply(session, desired(), "merged")
+    session.log = []
+    wanted = desired()
+    wanted["peers"][0].update(name="ipsecfleet-renamed", comment="ipsecfleet:peer-renamed")
+    wanted["identities"][0].update(peer="ipsecfleet-renamed", comment="ipsecfleet:id-renamed")
+    apply(session, wanted, "overridden")
+    actions = [(a, p) for a, p, _i in session.log]
+    assert actions == [("remove", IDENTITY), ("remove", PEER), ("add", PEER), ("add", IDENTITY)]
+
+
+def test_unique_values_chain_is_ordered_and_swap_or_foreign_use_fails_untouched():
+    session = router()
+    two = desired()
+    two["peers"].append({"name": "ipsecfleet-b", "address": "198.51.100.3", "exchange_mode": "ike2", "comment": "ipsecfleet:peer-b"})
+    apply(session, two, "merged")
+    session.log = []
+    chain = desired()
+    chain["peers"][0]["address"] = "198.51.100.3"        # takes b's address ...
+    chain["peers"].append({"name": "ipsecfleet-b", "address": "198.51.100.4", "exchange_mode": "ike2", "comment": "ipsecfleet:peer-b"})
+    result = apply(FakeSession(session.menus), chain, "merged")
+    assert [c.split()[4] for c in result["commands"]] == ["[find", "[find"]
+    assert "peer-b" in result["commands"][0] and "peer-spoke1" in result["commands"][1]   # ... after b moved
+    swap = desired()
+    swap["peers"][0]["address"] = "198.51.100.3"
+    swap["peers"].append({"name": "ipsecfleet-b", "address": "198.51.100.2", "exchange_mode": "ike2", "comment": "ipsecfleet:peer-b"})
+    fresh = FakeSession(session.menus)
+    with pytest.raises(ReconcileError, match="swap"):
+        apply(fresh, swap, "merged")
+    foreign = desired()
+    foreign["peers"][0].update(address="192.0.2.9", exchange_mode="main")   # the hand-made peer's
+    with pytest.raises(ReconcileError, match="does not manage"):
+        apply(fresh, foreign, "merged")
+    twice = desired()
+    twice["peers"].append({"name": "ipsecfleet-c", "address": "198.51.100.2/32", "exchange_mode": "ike2", "comment": "ipsecfleet:peer-c"})
+    with pytest.raises(ReconcileError, match="already used by owned item peer-spoke1"):
+        apply(fresh, twice, "merged")
+    assert fresh.writes == 0
 
 
 def test_deleted_all_and_listed():
@@ -174,3 +217,13 @@ def test_replaced_never_resets_a_secret_that_is_not_given():
                  {"peer": "ipsecfleet-a", "secret": MASK, "comment": "ipsecfleet:id-a"}):
         plan = plan_changes(menu, [row], [item], "replaced")
         assert plan.operations == [], item
+
+
+def test_two_new_items_wanting_one_unique_value_fail_untouched():
+    session = router()
+    wanted = desired()
+    wanted["peers"].append({"name": "ipsecfleet-c", "address": "198.51.100.2", "exchange_mode": "ike2",
+                            "comment": "ipsecfleet:peer-c"})
+    with pytest.raises(ReconcileError, match="two desired items"):
+        apply(session, wanted, "merged")
+    assert session.writes == 0
