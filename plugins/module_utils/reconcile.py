@@ -195,6 +195,7 @@ class MenuPlan(object):
         self.before = []              # owned items, module format, masked
         self.after = []
         self.rows = []                # the printed rows the plan was made from
+        self.managed = True           # False: a menu only visited to remove stale dependents
 
 
 def _validate_desired(menu, desired_items):
@@ -449,6 +450,61 @@ def _final_order(plan, current_rows):
     return order
 
 
+def _with_stale_dependents(session, plans):
+    """Removals first dereferenced: owned items of any menu that still use a removed item go first.
+
+    RouterOS refuses to remove an item another one uses ("peer is used by policy"). An owned item
+    that uses a removed item and is not itself kept pointing elsewhere is stale (its tunnel is
+    gone), so it is removed first, also from menus this run does not manage (removing a peer with
+    ipsec_phase1 removes the owned policies using it). A foreign or kept owned item still using it
+    fails the run before any write. Returns the plans (plus plans for those extra menus) in
+    APPLY_ORDER.
+    """
+    by_path = dict((plan.menu.path, plan) for plan in plans)
+    removed = set((plan.menu.path, op.target) for plan in plans for op in plan.removals)
+    queue = [(plan.menu, row) for plan in plans for row in plan.rows if (plan.menu.path, row[".id"]) in removed]
+    while queue:
+        menu, row = queue.pop(0)
+        name = row.get("name")
+        if not name:
+            continue
+        for other in menu_table.MENUS.values():
+            for argument, path in other.references:
+                if path != menu.path:
+                    continue
+                plan = by_path.get(other.path)
+                rows = plan.rows if plan is not None else session.read(other.path)
+                moving_away = set()
+                if plan is not None:
+                    moving_away = set(op.target for op in plan.operations if op.action == "set"
+                                      and argument in op.args and op.args[argument] != name)
+                for dependent in rows:
+                    if dependent.get(argument) != name or is_dynamic(dependent):
+                        continue
+                    if (other.path, dependent[".id"]) in removed or dependent[".id"] in moving_away:
+                        continue
+                    if not row_is_owned(other, dependent):
+                        raise ReconcileError(
+                            "%s: %s cannot be removed: %s item %s (not managed by ipsecfleet) uses it"
+                            % (menu.section, name, other.path, dependent[".id"]))
+                    key = menu_table.owner_key(other, dependent)
+                    if plan is not None and plan.managed:
+                        raise ReconcileError("%s: %s cannot be removed: owned item %s of %s still uses it"
+                                             % (menu.section, name, key, other.path))
+                    if plan is None:
+                        plan = MenuPlan(other)
+                        plan.managed = False
+                        plan.rows = rows
+                        plan.before = [to_module_item(other, r) for r in rows if row_is_owned(other, r)]
+                        by_path[other.path] = plan
+                    plan.removals.append(_remove(other, key, dependent))
+                    plan.after = [to_module_item(other, r) for r in rows if row_is_owned(other, r)
+                                  and (other.path, r[".id"]) not in removed and r is not dependent]
+                    removed.add((other.path, dependent[".id"]))
+                    queue.append((other, dependent))
+    return [by_path[path] for path in menu_table.APPLY_ORDER if path in by_path]
+
+
 def _values_after(op, rows_by_id):
     values = dict(rows_by_id[op.target]) if op.action == "set" else {}
     for name, value in op.args.items():
@@ -624,6 +680,7 @@ def apply(session, desired, state, check_mode=False, menu_paths=None, anchors=No
         plans.append(plan_changes(menu, session.read(path), items or [], state,
                                   anchor=anchors.get(path), secret_update=secret_update))
 
+    plans = _with_stale_dependents(session, plans)
     early_removals = _order_for_unique_values(plans)
     operations = early_removals + [op for plan in plans for op in plan.operations]
     operations += [op for plan in reversed(plans) for op in plan.removals]

@@ -49,8 +49,19 @@ def config(lab, name):
     return dict((path, lab.router(name).items(path)) for path in MANAGED)
 
 
+def configuration(snapshot):
+    """Every row without its runtime (read-only) properties."""
+    return dict((path, [dict((name, value) for name, value in row.items() if name not in menus.MENUS[path].readonly)
+                        for row in rows]) for path, rows in snapshot.items())
+
+
 def foreign_rows(snapshot):
-    return dict((path, [row for row in rows if menus.owner_key(menus.MENUS[path], row) is None])
+    """Configuration of the items ipsecfleet does not own (runtime properties such as ph2-state may
+    change under the lab's IKE fabric)."""
+    def configuration(menu, row):
+        return dict((name, value) for name, value in row.items() if name not in menu.readonly)
+    return dict((path, [configuration(menus.MENUS[path], row) for row in rows
+                        if menus.owner_key(menus.MENUS[path], row) is None])
                 for path, rows in snapshot.items())
 
 
@@ -101,10 +112,10 @@ def test_converge_is_idempotent_and_leaves_foreign_items(lab, hub):
 
 
 def test_check_mode_writes_nothing(lab, hub):
-    before = config(lab, hub)
+    before = configuration(config(lab, hub))
     result, _session = converge(lab, hub, desired(), check_mode=True)
     assert result["changed"] and len(result["commands"]) == 9 and result["writes"] == 0
-    assert config(lab, hub) == before
+    assert configuration(config(lab, hub)) == before
 
 
 def test_psk_rotation_updates_identity_in_place(lab, hub):
@@ -152,12 +163,12 @@ def test_policy_order_is_restored_with_one_move(lab, hub):
 
 
 def test_name_collision_with_foreign_peer_fails_untouched(lab, hub):
-    before = config(lab, hub)
+    before = configuration(config(lab, hub))
     plan = desired()
     plan["peers"][0]["name"] = "manual"
     with pytest.raises(ReconcileError, match="manual"):
         converge(lab, hub, plan)
-    assert config(lab, hub) == before
+    assert configuration(config(lab, hub)) == before
 
 
 def count_sentences(lab, name, plan):
@@ -224,3 +235,29 @@ def test_overridden_with_sets_moves_and_removals_survives_drops(lab, when):
         assert foreign_rows(config(lab, name)) == foreign, n
         again, _session = converge(lab, name, target, state="overridden")
         assert again["writes"] == 0, (n, again["commands"])
+
+
+def test_phase1_alone_removes_a_tunnel_its_policies_still_use(lab, hub):
+    """RouterOS refuses to remove a peer a policy uses: the stale owned policy goes first, even though
+    policies belong to the phase 2 menus; a foreign policy using an owned peer stops the run."""
+    converge(lab, hub, desired())
+    phase1 = [menus.MENUS_BY_SECTION[s].path for s in PHASE1_SECTIONS]
+    remaining = dict((s, items) for s, items in desired(spokes=("spoke1",)).items() if s in PHASE1_SECTIONS)
+    api = connect(lab, hub)
+    session = ApiSession(api)
+    result = apply(session, remaining, "overridden", menu_paths=phase1)
+    api.close()
+    assert [c.split(" [find")[0] for c in result["commands"]] == [
+        "/ip ipsec policy remove", "/ip ipsec identity remove", "/ip ipsec peer remove"]
+    owned_policies = [r for r in lab.router(hub).items("/ip/ipsec/policy") if r.get("comment", "").startswith("ipsecfleet:")]
+    assert [r["comment"] for r in owned_policies] == ["ipsecfleet:policy/spoke1"]
+
+    api = connect(lab, hub)
+    api.path("ip", "ipsec", "policy").add(peer="ipsecfleet-spoke1", **{"src-address": "10.10.9.0/24",
+                                                                        "dst-address": "10.99.9.0/24"})
+    session = ApiSession(api)
+    before = configuration(config(lab, hub))
+    with pytest.raises(ReconcileError, match="not managed by ipsecfleet"):
+        apply(session, {}, "deleted", menu_paths=phase1)
+    api.close()
+    assert configuration(config(lab, hub)) == before

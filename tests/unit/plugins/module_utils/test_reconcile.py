@@ -227,3 +227,25 @@ def test_two_new_items_wanting_one_unique_value_fail_untouched():
     with pytest.raises(ReconcileError, match="two desired items"):
         apply(session, wanted, "merged")
     assert session.writes == 0
+
+
+def test_owned_items_of_other_menus_using_a_removed_item_go_first():
+    session = router()
+    apply(session, desired(), "merged")
+    session.menus[POLICY].append({".id": "*50", "peer": "ipsecfleet-spoke1", "comment": "ipsecfleet:pol-spoke1",
+                                  "src-address": "10.1.0.0/24", "dst-address": "10.2.0.0/24"})
+    session.log = []
+    result = apply(session, {}, "deleted", menu_paths=[PROFILE, PEER, IDENTITY])
+    assert [(a, p) for a, p, _i in session.log] == [
+        ("remove", POLICY), ("remove", IDENTITY), ("remove", PEER), ("remove", PROFILE)]
+    assert result["diff"]["before"]["policies"] and result["diff"]["after"]["policies"] == []
+
+
+def test_a_foreign_item_using_a_removed_item_stops_the_run_untouched():
+    session = router()
+    apply(session, desired(), "merged")
+    session.menus[POLICY].append({".id": "*51", "peer": "ipsecfleet-spoke1", "src-address": "10.1.0.0/24"})
+    fresh = FakeSession(session.menus)
+    with pytest.raises(ReconcileError, match="not managed by ipsecfleet"):
+        apply(fresh, {}, "deleted", menu_paths=[PROFILE, PEER, IDENTITY])
+    assert fresh.writes == 0
