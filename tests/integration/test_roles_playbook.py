@@ -44,7 +44,7 @@ def run(tmp_path, lab, psk, *args):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "site.yml")] + list(args)
-    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=240)
+    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=240, check=False)
     return done.returncode, done.stdout + done.stderr
 
 
