@@ -1318,7 +1318,8 @@ class Fabric:
                 if truthy(row.get("disabled", "false")):
                     self.netwatch_state.pop(key, None)
                     continue
-                interval = parse_duration(row.get("interval", "10s") or "10s")
+                # RouterOS takes 1s..; a smaller value would stall the lab clock
+                interval = max(1.0, parse_duration(row.get("interval", "10s") or "10s"))
                 state = self.netwatch_state.get(key)
                 if state is None:
                     delay = parse_duration(row.get("start-delay", "0s") or "0s")

@@ -8,12 +8,23 @@ from roslab.fabric import LAB_EPOCH, PHASE1_TIMEOUT, Fabric
 from roslab.firewall_eval import Packet
 
 HUB_WAN, SPOKE_WAN = "198.51.100.1", "198.51.100.2"
+TWO_ROUTERS = {
+    "routers": {
+        "hub": {"interfaces": [{"name": "ether1"}, {"name": "ether2"}],
+                "addresses": [{"address": HUB_WAN + "/24", "interface": "ether1"},
+                              {"address": "10.10.0.1/24", "interface": "ether2"}]},
+        "spoke1": {"interfaces": [{"name": "ether1"}, {"name": "ether2"}],
+                   "addresses": [{"address": SPOKE_WAN + "/24", "interface": "ether1"},
+                                 {"address": "10.20.0.1/24", "interface": "ether2"}]},
+    },
+    "links": [["hub:ether1", "spoke1:ether1"]],
+}
 
 
 @pytest.fixture
 def build():
-    from conftest import real_router_factory
-    return real_router_factory()
+    # imported, not taken from conftest: test directories share one `conftest` module name
+    return pytest.importorskip("roslab.menus").build_router
 
 
 def make(build, name, addresses):
@@ -445,8 +456,12 @@ def test_run_on_loop_follows_real_time(lab):
 def test_a_running_lab_shows_the_tunnel_to_api_clients(make_lab):
     """End to end: configure both routers with librouteros over the API, let the fabric run on the
     lab loop, read active-peers and installed-sa back over the API."""
-    from conftest import TWO_ROUTERS, lab_api
+    import librouteros
     lab = make_lab(TWO_ROUTERS)
+
+    def lab_api(lab, name):
+        return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",
+                                   password="", timeout=10)
     fabric = Fabric.for_lab(lab, realtime=False)
     for name, remote, local_lan, remote_lan, passive in (
             ("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),
