@@ -1,7 +1,6 @@
 """Plan derivation: engine format, mirrored ends, stable keys, dedup, consistency, speed."""
 import copy
 import random
-import time
 
 import pytest
 
@@ -217,7 +216,7 @@ def test_consistency_check_catches_a_missing_item():
         ipsec_plan.check_consistency(tunnels, plans)
 
 
-# --- performance: index once, no O(fleet^2) -----------------------------------------------------
+# --- a big fleet plans correctly (speed is measured in benchmarks/bench_plan.py) --------------
 
 def _big_fleet(spokes):
     hv = {"hub": {"ipsec_wan_address": "198.51.100.1", "ipsec_lan_prefixes": ["10.0.0.0/16"],
@@ -230,43 +229,10 @@ def _big_fleet(spokes):
     return hv, grp, topo
 
 
-def _best_of(runs, fn, *args):
-    best = None
-    for _run in range(runs):
-        started = time.perf_counter()
-        result = fn(*args)
-        elapsed = time.perf_counter() - started
-        best = elapsed if best is None else min(best, elapsed)
-    return best, result
-
-
-def test_planning_one_host_of_a_5000_tunnel_fleet_is_fast():
-    hv, grp, topo = _big_fleet(5000)
-    spoke_time, spoke_plan = _best_of(3, ipsec_plan.plan_host, "s4321", [], hv, topo, grp)
-    hub_time, hub_plan = _best_of(1, ipsec_plan.plan_host, "hub", [], hv, topo, grp)
-    assert len(spoke_plan["peers"]) == 1 and len(hub_plan["policies"]) == 5000
-    # a spoke pays one O(fleet) index pass and validates only its own tunnel; the hub validates all
-    # 5000 and sweeps their selectors. Relative, so a busy machine does not fail it.
-    assert spoke_time * 5 < hub_time, (spoke_time, hub_time)
-    # about 1.5 s on an idle 2-core machine; generous for a loaded one
-    assert hub_time < 30.0, hub_time
-
-
-def test_overlap_sweep_scales_linearithmically():
-    small_hv, small_grp, topo = _big_fleet(500)
-    big_hv, big_grp, _topo = _big_fleet(2000)
-    small, _plan = _best_of(2, ipsec_plan.plan_host, "hub", [], small_hv, topo, small_grp)
-    big, _plan = _best_of(2, ipsec_plan.plan_host, "hub", [], big_hv, topo, big_grp)
-    # 4x the tunnels: quadratic would be ~16x; allow generous noise on a shared machine
-    assert big < small * 9, (small, big)
-
-
-def test_fleet_validation_and_consistency_scale_linearithmically():
-    timings = []
-    for spokes in (500, 2000):
-        hv, grp, topo = _big_fleet(spokes)
-        elapsed, plans = _best_of(2, ipsec_plan.plan_fleet, [], hv, topo, grp)
-        timings.append(elapsed)
-        assert len(plans) == spokes + 1
-    # 4x the fleet: a quadratic cross-check would be ~16x
-    assert timings[1] < timings[0] * 9, timings
+def test_big_fleet_plans_every_host():
+    hv, grp, topo = _big_fleet(600)
+    spoke_plan = ipsec_plan.plan_host("s321", [], hv, topo, grp)
+    hub_plan = ipsec_plan.plan_host("hub", [], hv, topo, grp)
+    assert len(spoke_plan["peers"]) == 1 and len(hub_plan["policies"]) == 600
+    plans = ipsec_plan.plan_fleet([], hv, topo, grp)
+    assert len(plans) == 601
