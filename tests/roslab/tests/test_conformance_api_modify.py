@@ -11,14 +11,19 @@ import os
 import subprocess
 import sys
 
+import librouteros
 import pytest
-
-from conftest import lab_api
 
 VENV_BIN = os.path.dirname(sys.executable)
 PLAYBOOK_BIN = os.path.join(VENV_BIN, "ansible-playbook")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(PLAYBOOK_BIN), reason="ansible-playbook not in the venv")
+
+
+def lab_api(lab, name="hub"):
+    """An unmodified librouteros connection (admin, empty password) to a lab router."""
+    return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",
+                               password="", timeout=10)
 
 
 def _plays(tmp_path, plays):
