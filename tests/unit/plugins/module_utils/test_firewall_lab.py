@@ -2,6 +2,7 @@
 plus hand-made rules: placement, idempotence, lock-out refusal, commit-confirm arm/disarm, and the
 revert script run by the lab's RouterOS script interpreter."""
 import copy
+import inspect
 
 import pytest
 
@@ -25,12 +26,29 @@ FOREIGN = {FILTER: EXTRA_FILTER, "/ip/firewall/nat": EXTRA_NAT, "/ip/firewall/ra
            "/ip/firewall/mangle": EXTRA_MANGLE, ADDRESS_LIST: EXTRA_LISTS}
 
 
+# Labs that admit API connections through the router's input chain take the client's address from
+# the topology: the NOC host on the hub's LAN (ether2, interface list LAN).
+MANAGEMENT_ADDRESS = "10.10.0.50"
+ADMISSION = "management_address" in inspect.signature(control.RouterSpec.__init__).parameters
+
+
+def topology():
+    topo = copy.deepcopy(TOPOLOGY)
+    if ADMISSION:
+        topo["management_address"] = MANAGEMENT_ADDRESS
+    return topo
+
+
 @pytest.fixture()
 def lab(tmp_path):
-    lab = control.Lab.from_topology(TOPOLOGY, base_port=0, state_dir=str(tmp_path), save_delay=0.05)
+    lab = control.Lab.from_topology(topology(), base_port=0, state_dir=str(tmp_path), save_delay=0.05)
     lab.start()
     api = connect(lab)
     try:
+        # the interface lists the v7 defconf rules name
+        for name, interface in (("LAN", "ether2"), ("WAN", "ether1")):
+            api.path("interface", "list").add(name=name)
+            api.path("interface", "list", "member").add(list=name, interface=interface)
         for path, rows in FOREIGN.items():
             menu = api.path(*path.strip("/").split("/"))
             for row in rows:
@@ -62,8 +80,18 @@ def rows(lab, path):
     return lab.router("hub").items(path)
 
 
+RUNTIME = ("bytes", "packets")  # counters the lab's fabric moves; not configuration
+
+
 def firewall(lab):
-    return dict((path, rows(lab, path)) for path in fpl.FIREWALL_PATHS)
+    return dict((path, [dict((k, v) for k, v in row.items() if k not in RUNTIME) for row in rows(lab, path)])
+                for path in fpl.FIREWALL_PATHS)
+
+
+def strip(snapshot):
+    """Configuration without what re-creating an item changes (its id and creation time)."""
+    return dict((path, [dict((k, v) for k, v in row.items() if k not in (".id", "creation-time")) for row in rs])
+                for path, rs in snapshot.items())
 
 
 def foreign(snapshot):
@@ -131,8 +159,6 @@ def test_failed_reconnect_leaves_the_revert_armed_and_it_restores(lab):
     from roslab import script
     lab.call(script.run_script, lab.router("hub"), "/system script run %s" % lockout.REVERT_NAME)
     restored = firewall(lab)
-    strip = lambda snapshot: dict((p, [dict((k, v) for k, v in r.items() if k not in (".id", "bytes", "packets"))
-                                       for r in rs]) for p, rs in snapshot.items())
     assert strip(restored) == strip(confirmed)
     assert not [r for r in rows(lab, "/system/scheduler") if r.get("name") == lockout.REVERT_NAME]
     assert not [r for r in rows(lab, "/system/script") if r.get("name") == lockout.REVERT_NAME]
@@ -156,9 +182,7 @@ def test_deleted_and_gathered(lab):
     assert {item["comment"].split()[0] for item in gathered["address_lists"]} == {
         "ipsecfleet:fw-peer-198.51.100.11", "ipsecfleet:fw-peer-198.51.100.12"}
     firewall_runner.run(params(state="deleted", tunnels=None), lambda: connect(lab))
-    strip = lambda snapshot: dict((p, [dict((k, v) for k, v in r.items() if k not in ("bytes", "packets"))
-                                       for r in rs]) for p, rs in snapshot.items())
-    assert strip(firewall(lab)) == strip(before)
+    assert firewall(lab) == before
 
 
 def test_rendered_needs_no_router():
@@ -168,3 +192,30 @@ def test_rendered_needs_no_router():
     assert any(line.startswith("add chain=input action=accept protocol=ipsec-esp") and "fw-in-esp " in line
                for line in lines)
     assert result["mss"] == 1382
+
+
+@pytest.mark.skipif(not ADMISSION or not hasattr(control.Lab, "advance"),
+                    reason="this roslab does not admit API connections through the router firewall")
+def test_real_lockout_is_reverted_by_the_router(lab):
+    """Without the static check, a rule that drops the NOC's API packets goes in: the new connection
+    is refused, the task says when the router reverts, and the lab's scheduler does it."""
+    firewall_runner.run(params(), lambda: connect(lab))
+    confirmed = firewall(lab)
+    locking = params(lockout_check=False, confirm_timeout="30s", overrides={"filter": [
+        {"key": "in-block-noc", "chain": "input", "action": "drop", "protocol": "tcp", "dst_port": "8728",
+         "src_address": "10.10.0.0/24"}]})
+    with pytest.raises(firewall_runner.FirewallError) as failure:
+        firewall_runner.run(locking, lambda: connect(lab))
+    assert "a new API connection failed" in str(failure.value)
+    assert "will restore the previous managed firewall rules at about" in str(failure.value)
+    with pytest.raises(Exception):
+        connect(lab).close()   # locked out for real
+    lab.advance("31s")         # the scheduler fires on the lab clock
+    api = connect(lab)
+    api.close()
+    assert strip(firewall(lab)) == strip(confirmed)
+    assert not [r for r in rows(lab, "/system/scheduler") if r.get("name") == lockout.REVERT_NAME]
+    assert not [r for r in rows(lab, "/system/script") if r.get("name") == lockout.REVERT_NAME]
+    # and the static check would have refused it
+    with pytest.raises(firewall_runner.FirewallError, match="fw-in-block-noc"):
+        firewall_runner.run(dict(locking, lockout_check=True), lambda: connect(lab))
