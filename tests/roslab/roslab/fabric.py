@@ -219,6 +219,7 @@ class Fabric:
         self._address_cache = {}
         self.firewall_errors = []
         self._dirty = True
+        self._notified = all(hasattr(router, "on_change") for router in self.routers.values())
         for name, router in self.routers.items():
             if hasattr(router, "on_change"):
                 router.on_change(self._changed)
@@ -242,7 +243,9 @@ class Fabric:
     # -- public API ---------------------------------------------------------------------------------
     def tick(self, seconds=0.0):
         """Advance the lab clock ``seconds`` (0: just settle what configuration changes started)."""
-        self._dirty = True
+        if seconds == 0 or not self._notified:
+            # routers that do not report their writes (on_change) are looked at on every tick
+            self._dirty = True
         self.clock.advance(seconds)
         # live values (uptime, expires-in) as of the new time, even when nothing was due
         self._sync_router_clocks()
