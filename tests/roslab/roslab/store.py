@@ -434,7 +434,7 @@ class Store(object):
                 raise trap("unknown_parameter", name)
         if not names:
             raise trap("missing_args", "value-name")
-        allowed = sch.command_args("set") | sch.command_args("add")
+        allowed = sch.writable if sch.unsettable is None else sch.writable & sch.unsettable
         for name in names:
             if name not in allowed:
                 raise trap("no_match", "value-name")

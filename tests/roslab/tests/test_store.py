@@ -416,3 +416,12 @@ WORD = st.one_of(
 @given(st.lists(WORD, max_size=6))
 def test_compiled_query_agrees_with_the_stack_machine(words):
     assert bool(compile_query(words)(ROW)) == query_matches(ROW, words)
+
+
+def test_unset_takes_only_optional_properties(router):
+    ret = add(router, FILTER, chain="input", protocol="udp", comment="c")
+    # inspect (7.22.2 unset value-name): matchers can be unset, chain/action/comment cannot
+    err = trap_of(router, FILTER + "/unset", numbers=ret, **{"value-name": "chain"})
+    assert (err.message, err.category) == ("input does not match any value of value-name", 1)
+    run(router, FILTER + "/unset", numbers=ret, **{"value-name": "protocol"})
+    assert "protocol" not in rows(router, FILTER, [".id=" + ret])[0]
