@@ -46,20 +46,6 @@ IPSEC = "/ip/ipsec/"
 # lab date matches the routers' /system/clock (menus: 2026-01-01 00:00:00 at lab time 0)
 LAB_EPOCH = _dt.datetime(2026, 1, 1, 0, 0, 0)
 
-# log lines of the fabric's own subsystems: (topics, text, evidence)
-FABRIC_LOG_TEXTS = {
-    "netwatch-event": ("netwatch,info", "event %(status)s [ type: %(type)s, host: %(host)s ]", "reference §4"),
-    "scheduler-failed": ("script,error", "executing script from scheduler (%(name)s) failed, please check it "
-                         "manually", "UNCONFIRMED"),
-    "script-error": ("script,error", "script error: %(error)s", "UNCONFIRMED"),
-}
-
-
-def _fabric_log(key, **values):
-    topics, text, _evidence = FABRIC_LOG_TEXTS[key]
-    return topics, text % values
-
-
 def _empty_result():
     from roslab.store import Result   # the store's reply type (imported late: fabric works on doubles too)
     return Result()
@@ -1296,9 +1282,9 @@ class Fabric:
             return
         except ScriptError as error:
             self.script_errors.append((name, origin, error))
-            self._log(name, _fabric_log("script-error", error=error))
+            self._log(name, log_line("script-error", error=error))
             if origin.startswith("scheduler:"):
-                self._log(name, _fabric_log("scheduler-failed", name=origin.split(":", 1)[1]))
+                self._log(name, log_line("scheduler-failed", name=origin.split(":", 1)[1]))
             return
         self.clock.call_later(delay, lambda: self._step_script(name, origin, steps, boot))
 
@@ -1342,7 +1328,7 @@ class Fabric:
                     state["status"] = status
                     props.update({"status": status,
                                   "since": self.clock.datetime().strftime("%Y-%m-%d %H:%M:%S")})
-                    self._log(name, _fabric_log("netwatch-event", status=status,
+                    self._log(name, log_line("netwatch-event", status=status,
                                                 type=row.get("type", "simple"), host=row.get("host")))
                     ignore = truthy(row.get("ignore-initial-%s" % status, "false")) and first
                     script = row.get("%s-script" % status, "")

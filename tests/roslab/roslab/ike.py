@@ -12,8 +12,9 @@ would log (reference §2 and §5):
 * phase 2, per initiator policy: the responder's mirrored policy (or a template when the identity
   generates policies), proposal intersection and PFS group.
 
-Every log line comes from ``LOG_TEXTS``: the wording, its topics and the evidence for it. Lines marked
-UNCONFIRMED are our best reconstruction and are kept in that one table so they can be corrected.
+Every log line the lab writes (IKE, netwatch, scripts) comes from ``LOG_TEXTS``: the wording, its
+topics and the evidence for it. Lines marked UNCONFIRMED are our best reconstruction and are kept in
+that one table so they can be corrected.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ LOG_TEXTS = {
     "ph2-time-up-v1": ("ipsec,error", "phase2 negotiation failed due to time up waiting for phase1. "
                        "ESP %(remote)s[0]->%(local)s[0]", "UNCONFIRMED (racoon, reference §5)"),
     "dpd-dead": ("ipsec,info", "peer %(remote)s is not responding, removing", "UNCONFIRMED"),
+    # netwatch and scripts (the fabric's other subsystems), in this one table too
+    "netwatch-event": ("netwatch,info", "event %(status)s [ type: %(type)s, host: %(host)s ]", "reference §4"),
+    "scheduler-failed": ("script,error", "executing script from scheduler (%(name)s) failed, please check it "
+                         "manually", "UNCONFIRMED"),
+    "script-error": ("script,error", "script error: %(error)s", "UNCONFIRMED"),
     "initiator-id-mismatch": ("ipsec,error", "identity not found for initiator: %(local_id)s peer: %(remote_id)s",
                               "UNCONFIRMED (mirrors the responder's FIELD line)"),
     "ph2-rekey": ("ipsec,debug", "child SA rekeyed: %(spi)s", "UNCONFIRMED"),

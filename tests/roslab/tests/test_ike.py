@@ -239,4 +239,4 @@ def test_certificates_checked_against_issuing_ca():
 
 def test_every_log_text_says_where_it_comes_from():
     for key, (topics, text, evidence) in LOG_TEXTS.items():
-        assert topics.split(",")[0] == "ipsec" and text and evidence, key
+        assert topics.split(",")[0] in ("ipsec", "netwatch", "script") and text and evidence, key
