@@ -411,6 +411,9 @@ class Store(object):
                 else:
                     props.pop(name, None)
             props.update(values)
+            missing = [m for m in sch.mandatory if m not in props and m in item.props]
+            if missing:
+                raise trap("missing_args", ",".join(missing))
             candidate = Item(item.id, props, item.builtin, item.owner)
             self._check_unique(path, sch, candidate, ignore=item)
             self._hook_validate(path, sch, candidate, item)

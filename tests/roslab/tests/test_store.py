@@ -425,3 +425,11 @@ def test_unset_takes_only_optional_properties(router):
     assert (err.message, err.category) == ("input does not match any value of value-name", 1)
     run(router, FILTER + "/unset", numbers=ret, **{"value-name": "protocol"})
     assert "protocol" not in rows(router, FILTER, [".id=" + ret])[0]
+
+
+def test_mandatory_argument_cannot_be_unset(router):
+    add(router, PEER, name="p1", address="203.0.113.2")
+    ret = add(router, "/ip/ipsec/identity", peer="p1", secret="s")
+    err = trap_of(router, "/ip/ipsec/identity/set", **{".id": ret, "!peer": ""})
+    assert "peer" in err.message
+    assert rows(router, "/ip/ipsec/identity")[0]["peer"] == "p1"
