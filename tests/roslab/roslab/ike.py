@@ -20,6 +20,8 @@ that one table so they can be corrected.
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 from dataclasses import dataclass, field
 
 from roslab.clock import parse_duration
@@ -74,6 +76,21 @@ LOG_TEXTS = {
                               "UNCONFIRMED (mirrors the responder's FIELD line)"),
     "ph2-rekey": ("ipsec,debug", "child SA rekeyed: %(spi)s", "UNCONFIRMED"),
 }
+
+
+def correct_log_texts(corrections):
+    """Replace UNCONFIRMED log texts with what a real router logged: ``{key: [topics, text]}``
+    (placeholders as in the table). Also applied at import from the JSON file named by
+    ``ROSLAB_LOG_CORRECTIONS`` when set."""
+    for key, (topics, text) in corrections.items():
+        if key not in LOG_TEXTS or not LOG_TEXTS[key][2].startswith("UNCONFIRMED"):
+            raise KeyError("%s is not an UNCONFIRMED log text" % key)
+        LOG_TEXTS[key] = (topics, text, "corrected from a real router")
+
+
+if os.environ.get("ROSLAB_LOG_CORRECTIONS"):
+    with open(os.environ["ROSLAB_LOG_CORRECTIONS"]) as _corrections:
+        correct_log_texts(json.load(_corrections))
 
 
 def log_line(key, **values):

@@ -240,3 +240,12 @@ def test_certificates_checked_against_issuing_ca():
 def test_every_log_text_says_where_it_comes_from():
     for key, (topics, text, evidence) in LOG_TEXTS.items():
         assert topics.split(",")[0] in ("ipsec", "netwatch", "script") and text and evidence, key
+
+
+def test_unconfirmed_log_texts_can_be_corrected(monkeypatch):
+    from roslab import ike
+    monkeypatch.setitem(ike.LOG_TEXTS, "dpd-dead", ike.LOG_TEXTS["dpd-dead"])
+    ike.correct_log_texts({"dpd-dead": ["ipsec,info", "%(remote)s peer is dead"]})
+    assert ike.log_line("dpd-dead", remote="1.2.3.4") == ("ipsec,info", "1.2.3.4 peer is dead")
+    with pytest.raises(KeyError):
+        ike.correct_log_texts({"time-up": ["ipsec,error", "confirmed texts stay"]})
