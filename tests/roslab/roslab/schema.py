@@ -94,6 +94,8 @@ UNCONFIRMED_TEXTS = {
     "cannot_remove_builtin": ("cannot remove builtin", None),
     # spec §1 "Duplicate name in IPsec menus: UNCONFIRMED ... default to the generic text"
     "duplicate_name_ipsec": ("failure: item with such name already exists", None),
+    # a `?#` word with a character that is no stack operation; the API manual gives no text
+    "bad_query_operation": ("unknown query operation %s", 5),
     # inspect lists `add` on /ip/ipsec/active-peers (comment only); what it does is not captured
     "cannot_add_runtime": ("failure: can not add to this menu", None),
     # an interface twice in one interface list; no capture (address-list's text assumed)

@@ -136,7 +136,7 @@ def query_matches(row, queries):
                     top = pop()
                     stack.extend((top, top))
                 else:
-                    raise RosTrap("unknown operation %s" % op, 5)   # UNCONFIRMED text
+                    raise trap("bad_query_operation", op)
                 i += 1
             continue
         if word.startswith("-"):

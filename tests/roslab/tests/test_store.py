@@ -433,3 +433,9 @@ def test_mandatory_argument_cannot_be_unset(router):
     err = trap_of(router, "/ip/ipsec/identity/set", **{".id": ret, "!peer": ""})
     assert "peer" in err.message
     assert rows(router, "/ip/ipsec/identity")[0]["peer"] == "p1"
+
+
+def test_bad_query_operation_is_an_api_trap():
+    with pytest.raises(RosTrap) as err:
+        query_matches(ROW, ["name=a", "#x"])
+    assert err.value.category == 5
