@@ -1,9 +1,11 @@
 """``roslab``: start a lab daemon, look at it, inject faults.
 
-    roslab up [--topology FILE | --routers N] [--base-port P] [--state-dir DIR]
+    roslab up [--topology FILE | --routers N] [--base-port P] [--state-dir DIR] [--speed S | --no-fabric]
     roslab down | status
     roslab fault drop ROUTER --after N [--before] | fault delay ROUTER SECONDS | fault clear ROUTER
     roslab router down|up|reboot|reset ROUTER
+    roslab clock show | clock advance DURATION        (90s, 2m, 1h30m, 00:05:00)
+    roslab link down|up ROUTER:IF [ROUTER:IF]
 
 The daemon is this same program (``roslab daemon ...``) started detached; every other command talks
 to it through the control socket in the state dir (default ``.lab/`` in the current directory).
@@ -18,6 +20,7 @@ import sys
 import time
 
 from roslab import control, protocol
+from roslab.clock import parse_duration
 
 DEFAULT_STATE_DIR = ".lab"
 DEFAULT_BASE_PORT = 18728
@@ -43,6 +46,12 @@ def build_parser():
         p.add_argument("--version", default=control.DEFAULT_VERSION,
                        help="RouterOS version for --routers")
         p.add_argument("--no-api-ssl", action="store_true", help="do not listen on api-ssl")
+        fabric = p.add_mutually_exclusive_group()
+        fabric.add_argument("--speed", type=float, default=1.0,
+                            help="lab seconds per real second (default 1; 0: the clock moves only "
+                                 "with 'roslab clock advance')")
+        fabric.add_argument("--no-fabric", action="store_true",
+                            help="no network, IKE, scripts or API firewall: API endpoints only")
         # tests of the lab machinery swap in a router double ("module:callable")
         p.add_argument("--router-factory", help=argparse.SUPPRESS)
         _add_state_dir(p)
@@ -78,7 +87,27 @@ def build_parser():
     router.add_argument("--down-for", type=float, default=0.0,
                         help="reboot: seconds the ports refuse connections")
     _add_state_dir(router)
+
+    clock = sub.add_parser("clock", help="the lab clock")
+    clock_sub = clock.add_subparsers(dest="clock", required=True)
+    _add_state_dir(clock_sub.add_parser("show", help="lab time and date"))
+    advance = clock_sub.add_parser("advance", help="advance the lab clock now, running what is due")
+    advance.add_argument("duration", type=_duration, help="90s, 2m, 1h30m, 1d, 00:05:00 or seconds")
+    _add_state_dir(advance)
+
+    link = sub.add_parser("link", help="take a link between router interfaces down or up")
+    link.add_argument("action", choices=("down", "up"))
+    link.add_argument("ends", nargs="+", metavar="ROUTER:IF",
+                      help="one end (every link of that interface) or both ends of a link")
+    _add_state_dir(link)
     return parser
+
+
+def _duration(text):
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _load_factory(spec):
@@ -91,7 +120,8 @@ def _load_factory(spec):
 
 def make_lab(args):
     options = {"state_dir": args.state_dir, "api_ssl": not args.no_api_ssl,
-               "router_factory": _load_factory(args.router_factory)}
+               "router_factory": _load_factory(args.router_factory),
+               "fabric": not args.no_fabric, "speed": args.speed}
     if args.topology:
         return control.Lab.from_topology(args.topology, base_port=args.base_port, **options)
     return control.Lab.with_routers(args.routers or 1, base_port=args.base_port,
@@ -99,8 +129,12 @@ def make_lab(args):
 
 
 def print_table(rows, out=None):
+    """One line per router; the ``peers`` column (established active peers) only when the lab
+    runs a fabric."""
     out = out or sys.stdout
-    header = ("router", "version", "api", "api-ssl", "state", "faults")
+    with_peers = any(row.get("peers") is not None for row in rows)
+    header = ("router", "version", "api", "api-ssl", "state") + (("peers",) if with_peers else ()) \
+        + ("faults",)
     lines = [header]
     for row in rows:
         faults = row.get("faults") or {}
@@ -109,9 +143,10 @@ def print_table(rows, out=None):
             notes.append("drop %s #%s" % (faults.get("drop_when"), faults["drop_at"]))
         if faults.get("delay"):
             notes.append("delay %ss" % faults["delay"])
+        peers = (str(row["peers"]) if row.get("peers") is not None else "-",) if with_peers else ()
         lines.append((row["router"], row["version"], str(row["api_port"]),
-                      str(row["api_ssl_port"] or "-"), "up" if row["up"] else "down",
-                      ", ".join(notes) or "-"))
+                      str(row["api_ssl_port"] or "-"), "up" if row["up"] else "down")
+                     + peers + (", ".join(notes) or "-",))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() + "\n")
@@ -150,6 +185,10 @@ def cmd_up(args):
         argv += ["--routers", str(args.routers)]
     if args.no_api_ssl:
         argv.append("--no-api-ssl")
+    if args.no_fabric:
+        argv.append("--no-fabric")
+    else:
+        argv += ["--speed", repr(args.speed)]
     if args.router_factory:
         argv += ["--router-factory", args.router_factory]
     log_path = os.path.join(state_dir, LOG_FILE)
@@ -167,14 +206,30 @@ def cmd_up(args):
             return 1
         time.sleep(0.1)
     rows = client.call("status")
-    for row in rows:  # "answers": a reply to /login on the api port
-        remaining = max(1.0, deadline - time.monotonic())
-        if not protocol.wait_for_api("127.0.0.1", row["api_port"], timeout=remaining):
+    for row in rows:
+        if not _answers(client, row, deadline):
             sys.stderr.write("router %s does not answer on %s\n" % (row["router"], row["api_port"]))
             return 1
+    rows = client.call("status")
     print_table(rows)
     print("inventory: %s" % os.path.join(state_dir, control.INVENTORY_FILE))
     return 0
+
+
+def _answers(client, row, deadline):
+    """A reply to /login on the api port; a connection the router's own firewall refuses (a
+    restored state dir may hold such rules) also shows the lab is up."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if protocol.wait_for_api("127.0.0.1", row["api_port"], timeout=min(2.0, max(0.1, remaining))):
+            return True
+        now = next((r for r in client.call("status") if r["router"] == row["router"]), {})
+        if now.get("refused"):
+            sys.stderr.write("router %s: its firewall refuses API connections from the lab's "
+                             "management address\n" % row["router"])
+            return True
+        if time.monotonic() >= deadline:
+            return False
 
 
 def _tail(path, size=2000):
@@ -226,6 +281,36 @@ def cmd_status(args):
         print("no lab running in %s" % client.state_dir)
         return 3
     print_table(client.call("status"))
+    info = client.lab_info() or {}
+    if (info.get("fabric") or {}).get("running"):
+        print_clock(client.call("clock"))
+    return 0
+
+
+def print_clock(clock, out=None):
+    out = out or sys.stdout
+    speed = clock.get("speed") or 0
+    pace = "x%g real time" % speed if speed else "moves only with 'roslab clock advance'"
+    out.write("lab clock: %s (%s), %s\n" % (clock["uptime"], clock["datetime"], pace))
+
+
+def cmd_clock(args):
+    client = control.ControlClient(args.state_dir)
+    if args.clock == "advance":
+        print_clock(client.call("advance", seconds=args.duration))
+    else:
+        print_clock(client.call("clock"))
+    return 0
+
+
+def cmd_link(args):
+    if len(args.ends) > 2:
+        sys.stderr.write("roslab: a link has two ends\n")
+        return 2
+    client = control.ControlClient(args.state_dir)
+    ends = args.ends + [None]
+    result = client.call("link_" + args.action, a=ends[0], b=ends[1])
+    print("links down: %s" % (", ".join(result["down_links"]) or "none"))
     return 0
 
 
@@ -250,7 +335,7 @@ def cmd_router(args):
 
 
 COMMANDS = {"up": cmd_up, "daemon": cmd_daemon, "down": cmd_down, "status": cmd_status,
-            "fault": cmd_fault, "router": cmd_router}
+            "fault": cmd_fault, "router": cmd_router, "clock": cmd_clock, "link": cmd_link}
 
 
 def main(argv=None):

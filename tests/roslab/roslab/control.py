@@ -10,6 +10,24 @@ Python API for tests::
 ``base_port=0`` lets the OS pick free ports (what parallel test runs want); otherwise router i gets
 ``base_port + i`` and api-ssl ``api_port + 1000`` unless the topology names ports.
 
+The fabric (``roslab.fabric``: links, firewalls, IKE, netwatch, VRRP, scheduler) runs in every lab
+unless ``fabric=False``: ``lab.fabric`` over the routers and the topology's links, its lab clock
+following real time ``speed`` times as fast (``speed=0``: the clock moves only with
+``lab.advance(seconds)``, which advances it at once and settles). Runtime state lives in the fabric
+and the routers, so everything runs on the lab loop.
+
+API admission (``api_firewall``, on with the fabric): a new connection to a router's api or api-ssl
+port is evaluated as a TCP SYN through the router's ``/ip/service`` settings and filter ``input``
+chain (``Fabric.api_allowed``). Its source is the router's ``management_address`` from the topology
+(per router, or top level for all), else the socket peer address (127.0.0.1): the lab pretends the
+client has that address, so rules written for a real management subnet are evaluated meaningfully;
+the destination is the router's address on the management address's subnet (else its first
+address) and the port the one ``/ip/service`` gives ``api``/``api-ssl`` (8728/8729 by default).
+A refused connection is accepted by the kernel and then reset (RST) before the lab reads a byte:
+the client's connect succeeds and its first read or write (``/login``) fails with a reset. A real
+router dropping the SYN would make the connect time out instead; the reset is the closest
+behaviour a 127.0.0.1 listener can give without stalling clients. Established connections stay up.
+
 Persistence: every successful write calls ``router.on_change``; the lab saves ``router.snapshot()``
 to ``<state_dir>/routers/<name>.json`` after ``save_delay`` seconds of quiet (debounced), and on stop.
 A lab started again on the same state dir restores each router from its file.
@@ -33,6 +51,7 @@ import threading
 import time
 
 from roslab import protocol, tls
+from roslab.clock import format_duration, parse_duration
 
 LOG = logging.getLogger("roslab.control")
 
@@ -43,6 +62,10 @@ INVENTORY_FILE = "inventory.yml"
 SOCKET_NAME = "control.sock"
 # sun_path is 108 bytes on Linux; longer state dirs get their socket under the temp dir
 MAX_SOCKET_PATH = 100
+# real seconds between two steps of the lab clock when it follows real time
+FABRIC_PERIOD = 0.5
+# the port a RouterOS /ip/service listens on when its row does not say (RouterOS defaults)
+SERVICE_PORTS = {"api": 8728, "api-ssl": 8729}
 
 
 def _default_router_factory():
@@ -69,9 +92,11 @@ def load_topology(topology):
 class RouterSpec:
     """How to build one router and where it listens."""
 
-    def __init__(self, name, version=DEFAULT_VERSION, api_port=0, api_ssl_port=None, build=None):
+    def __init__(self, name, version=DEFAULT_VERSION, api_port=0, api_ssl_port=None, build=None,
+                 management_address=None):
         self.name = name
         self.version = str(version)
+        self.management_address = _address_or_none(management_address)
         self.api_port = int(api_port)
         if api_ssl_port is None:
             api_ssl_port = self.api_port + TLS_PORT_OFFSET if self.api_port else 0
@@ -79,8 +104,16 @@ class RouterSpec:
         self.build = dict(build or {})
 
 
+def _address_or_none(value):
+    if value in (None, ""):
+        return None
+    import ipaddress
+    return str(ipaddress.ip_address(str(value)))
+
+
 def specs_from_topology(topology, base_port=0):
     specs = []
+    default_management = topology.get("management_address")
     for index, (name, entry) in enumerate(topology["routers"].items()):
         entry = dict(entry or {})
         version = entry.pop("version", DEFAULT_VERSION)
@@ -88,7 +121,9 @@ def specs_from_topology(topology, base_port=0):
         if api_port is None:
             api_port = base_port + index if base_port else 0
         api_ssl_port = entry.pop("api_ssl_port", None)
-        specs.append(RouterSpec(name, version, api_port, api_ssl_port, build=entry))
+        management = entry.pop("management_address", default_management)
+        specs.append(RouterSpec(name, version, api_port, api_ssl_port, build=entry,
+                                management_address=management))
     ports = [p for s in specs for p in (s.api_port, s.api_ssl_port) if p]
     if len(ports) != len(set(ports)):
         raise ValueError("topology assigns the same port twice")
@@ -103,10 +138,12 @@ class Lab:
     """Routers in one process: one asyncio loop in a background thread, one listener per port."""
 
     RPC_OPS = ("ping", "status", "stop", "fault_drop", "fault_delay", "fault_clear",
-               "router_down", "router_up", "reboot", "reset")
+               "router_down", "router_up", "reboot", "reset", "clock", "advance",
+               "link_down", "link_up")
 
     def __init__(self, specs, links=(), state_dir=None, host="127.0.0.1", router_factory=None,
-                 api_ssl=True, save_delay=0.2, topology=None):
+                 api_ssl=True, save_delay=0.2, topology=None, fabric=True, speed=1.0,
+                 api_firewall=True, fabric_period=FABRIC_PERIOD, seed=0):
         self.specs = {spec.name: spec for spec in specs}
         if len(self.specs) != len(specs):
             raise ValueError("router names must be unique")
@@ -127,6 +164,18 @@ class Lab:
         self.control_socket = None
         self.stop_requested = threading.Event()
         self.started = False
+        self.fabric_enabled = bool(fabric)
+        self.speed = float(speed)
+        if self.speed < 0:
+            raise ValueError("speed must be >= 0")
+        self.fabric_period = float(fabric_period)
+        self.api_firewall = bool(api_firewall)
+        self.seed = seed
+        self.fabric = None
+        self.fabric_off_reason = None if self.fabric_enabled else "disabled"
+        self._realtime = None
+        # (router, error text) of admission checks or clock steps that raised; kept, not fatal
+        self.fabric_errors = []
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -244,9 +293,13 @@ class Lab:
             if snapshot is not None:
                 router.restore(snapshot)
             router.on_change(self._changed)
-            self.services[spec.name] = protocol.RouterService(
+            service = protocol.RouterService(
                 router, host=self.host, api_port=spec.api_port,
                 tls_port=spec.api_ssl_port if self.api_ssl else None, ssl_context=ssl_context)
+            service.admit = self._admit
+            self.services[spec.name] = service
+        if self.fabric_enabled:
+            self._start_fabric()
         try:
             for service in self.services.values():
                 await service.start()
@@ -259,6 +312,9 @@ class Lab:
         self._write_lab_files()
 
     async def _astop(self):
+        if self._realtime is not None:
+            self._realtime.stop()
+            self._realtime = None
         if self._control_server is not None:
             self._control_server.close()
             self._control_server = None
@@ -268,6 +324,128 @@ class Lab:
         for path in (os.path.join(self.state_dir, LAB_FILE), self.control_socket):
             if path and os.path.exists(path):
                 os.unlink(path)
+
+    # -- fabric ----------------------------------------------------------------------------------
+
+    def _start_fabric(self):
+        """Build the fabric over the routers (on the loop) and let its clock follow real time."""
+        routers = self.routers
+        # the fabric reads configuration and writes runtime state through the Router contract;
+        # router doubles without it (lab-machinery tests) run without a fabric
+        missing = sorted(name for name, router in routers.items()
+                         if not all(hasattr(router, attr) for attr in
+                                    ("items", "set_runtime_rows", "set_runtime_props", "log")))
+        if missing:
+            self.fabric_off_reason = "routers without the runtime contract: %s" % ", ".join(missing)
+            LOG.info("lab runs without a fabric (%s)", self.fabric_off_reason)
+            return
+        from roslab.fabric import Fabric  # late import: the fabric sits above menus
+        links = (self.topology or {}).get("links") or self.links
+        self.fabric = Fabric(routers, links, seed=self.seed)
+        self.fabric.tick(0)
+        if self.speed > 0:
+            self._realtime = _RealTimeClock(self, self._loop, self.speed, self.fabric_period)
+            self._realtime.start()
+
+    def _need_fabric(self):
+        if self.fabric is None:
+            raise LabError("this lab runs without a fabric (%s)" % (self.fabric_off_reason,))
+        return self.fabric
+
+    def _record_fabric_error(self, where, exc):
+        entry = (where, "%s: %s" % (type(exc).__name__, exc))
+        if entry not in self.fabric_errors:
+            self.fabric_errors.append(entry)
+            LOG.warning("fabric error (%s): %s", *entry)
+
+    def advance(self, seconds):
+        """Advance the lab clock ``seconds`` now (durations such as ``"90s"`` too), running every
+        event due on the way, and settle; returns the lab time."""
+        seconds = _seconds(seconds)
+        fabric = self._need_fabric()
+        return self._call(fabric.tick, seconds)
+
+    def settle(self):
+        """Let the fabric act on configuration changes without moving the clock."""
+        return self.advance(0)
+
+    def clock_info(self):
+        return self._call(self._clock_info)
+
+    def _clock_info(self):
+        fabric = self._need_fabric()
+        now = fabric.clock.now
+        return {"seconds": now, "uptime": format_duration(now),
+                "datetime": fabric.clock.datetime().strftime("%Y-%m-%d %H:%M:%S"),
+                "speed": self.speed if self._realtime is not None else 0.0}
+
+    def link_down(self, a_if, b_if=None):
+        """The link (or every link of ``a_if``) between two router interfaces goes down."""
+        self._call(self._need_fabric().link_down, a_if, b_if)
+
+    def link_up(self, a_if, b_if=None):
+        self._call(self._need_fabric().link_up, a_if, b_if)
+
+    def _fabric_down(self, name):
+        if self.fabric is not None and name not in self.fabric.down_routers:
+            self.fabric.router_down(name)
+
+    def _fabric_up(self, name):
+        if self.fabric is not None and name in self.fabric.down_routers:
+            self.fabric.router_up(name)
+
+    def established_peers(self, name):
+        """Active peers in state ``established`` on a router (None without a fabric)."""
+        if self.fabric is None:
+            return None
+        try:
+            rows = self.services[name].router.items("/ip/ipsec/active-peers")
+        except (KeyError, AttributeError):
+            return None
+        return sum(1 for row in rows if row.get("state") == "established")
+
+    # -- API admission ---------------------------------------------------------------------------
+
+    def _admit(self, service, transport):
+        """``RouterService.admit``: may this new connection in? (runs on the loop)"""
+        fabric = self.fabric
+        if fabric is None or not self.api_firewall:
+            return True
+        name = service.router.name
+        try:
+            peer = transport.get_extra_info("peername")
+            local = transport.get_extra_info("sockname")
+            kind = "api-ssl" if local and local[1] == service.tls_port and service.tls_port else "api"
+            spec = self.specs.get(name)
+            source = (spec.management_address if spec else None) or (peer[0] if peer else self.host)
+            return fabric.api_allowed(name, source, self._service_port(service.router, kind),
+                                      self._destination(name, source))
+        except Exception as exc:  # a lab fault must not lock clients out; it is recorded
+            self._record_fabric_error("%s admission" % name, exc)
+            return True
+
+    @staticmethod
+    def _service_port(router, kind):
+        for row in router.items("/ip/service"):
+            if row.get("name") == kind and str(row.get("port", "")).isdigit():
+                return int(row["port"])
+        return SERVICE_PORTS[kind]
+
+    def _destination(self, name, source):
+        """The router's address on the source's subnet (what a management client would dial)."""
+        import ipaddress
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return None
+        for row in self.services[name].router.items("/ip/address"):
+            try:
+                interface = ipaddress.ip_interface(row.get("address", ""))
+            except ValueError:
+                continue
+            if row.get("disabled") != "true" and address in interface.network:
+                return str(interface.ip)
+        return None
 
     # -- persistence -----------------------------------------------------------------------------
 
@@ -319,7 +497,9 @@ class Lab:
     def _write_lab_files(self):
         routers = self.status_rows()
         info = {"pid": os.getpid(), "socket": self.control_socket, "host": self.host,
-                "state_dir": self.state_dir, "routers": routers}
+                "state_dir": self.state_dir, "routers": routers,
+                "fabric": {"running": self.fabric is not None, "speed": self.speed,
+                           "off_reason": self.fabric_off_reason}}
         _write_atomic(os.path.join(self.state_dir, LAB_FILE), json.dumps(info, indent=1))
         _write_atomic(os.path.join(self.state_dir, INVENTORY_FILE), self.inventory_yaml())
 
@@ -383,12 +563,24 @@ class Lab:
     def clear_faults(self, name):
         self._call(self._service(name).faults.clear)
 
+    async def _arouter_down(self, name):
+        service = self._service(name)
+        await service.stop()
+        self._fabric_down(name)
+
+    async def _arouter_up(self, name):
+        service = self._service(name)
+        self._fabric_up(name)
+        await service.start()
+
     def router_down(self, name):
-        """Listeners closed (connections refused) and every connection dropped."""
-        self._submit(self._service(name).stop())
+        """Listeners closed (connections refused), every connection dropped; the fabric loses the
+        router's runtime state (its peers notice by DPD or timeouts)."""
+        self._submit(self._arouter_down(name))
 
     def router_up(self, name):
-        self._submit(self._service(name).start())
+        """Listening again; the fabric boots the router (empty runtime state, startup scripts)."""
+        self._submit(self._arouter_up(name))
 
     async def _areboot(self, name, down_for=0.0):
         service = self._service(name)
@@ -396,12 +588,17 @@ class Lab:
         if down_for > 0 and listening:
             await service.stop()
         service.drop_connections()
+        if listening:
+            self._fabric_down(name)
         # the saved configuration is the current one once pending writes are flushed
         self._dirty.discard(name)
         self._save(name)
         service.router.restore(self._load_snapshot(name))
         if down_for > 0 and listening:
             await asyncio.sleep(down_for)
+        if listening:
+            self._fabric_up(name)
+        if down_for > 0 and listening:
             await service.start()
 
     def reboot(self, name, down_for=0.0):
@@ -415,9 +612,14 @@ class Lab:
 
         def apply():
             service.drop_connections()
+            # a reset reboots the router: runtime state goes with it
+            was_up = self.fabric is not None and name not in self.fabric.down_routers
+            self._fabric_down(name)
             service.router.reset()
             self._dirty.discard(name)
             self._save(name)
+            if was_up:
+                self._fabric_up(name)
         self._call(apply)
 
     def status_rows(self):
@@ -429,7 +631,8 @@ class Lab:
                 "api_port": service.api_port,
                 "api_ssl_port": service.tls_port if self.api_ssl else None,
                 "up": service.listening, "connections": len(service.sessions),
-                "commands": service.commands,
+                "commands": service.commands, "refused": service.refused,
+                "peers": self.established_peers(name),
                 "faults": {"drop_at": faults.drop_at, "drop_when": faults.drop_when,
                            "delay": faults.delay},
             })
@@ -486,6 +689,15 @@ class Lab:
         if op == "stop":
             self.stop_requested.set()
             return "stopping"
+        if op == "clock":
+            return self._clock_info()
+        if op == "advance":
+            self._need_fabric().tick(_seconds(args["seconds"]))
+            return self._clock_info()
+        if op in ("link_down", "link_up"):
+            fabric = self._need_fabric()
+            getattr(fabric, op)(args["a"], args.get("b"))
+            return {"down_links": sorted("%s:%s-%s:%s" % (a + b) for a, b in fabric.down_links)}
         name = args.get("router")
         if op == "fault_drop":
             self.fault_drop_after(name, args["n"], "before" if args.get("before") else "after")
@@ -494,9 +706,9 @@ class Lab:
         elif op == "fault_clear":
             self.clear_faults(name)
         elif op == "router_down":
-            await self._service(name).stop()
+            await self._arouter_down(name)
         elif op == "router_up":
-            await self._service(name).start()
+            await self._arouter_up(name)
         elif op == "reboot":
             await self._areboot(name, float(args.get("down_for", 0)))
         elif op == "reset":
@@ -549,6 +761,46 @@ class ControlClient:
 
 class LabError(Exception):
     """The lab refused a control request."""
+
+
+class _RealTimeClock:
+    """Moves a lab's fabric clock with real time on the lab loop: every ``period`` real seconds it
+    advances by the real time elapsed since the last step times ``speed`` (a slow step or a busy
+    loop is caught up, not lost). A step that raises is recorded and the clock keeps going."""
+
+    def __init__(self, lab, loop, speed, period):
+        self.lab, self.loop, self.speed, self.period = lab, loop, speed, period
+        self._handle = None
+        self._last = None
+
+    def start(self):
+        self._last = self.loop.time()
+        self._handle = self.loop.call_later(self.period, self._step)
+
+    def stop(self):
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _step(self):
+        now = self.loop.time()
+        elapsed, self._last = now - self._last, now
+        try:
+            self.lab.fabric.tick(elapsed * self.speed)
+        except Exception as exc:
+            self.lab._record_fabric_error("clock", exc)
+        self._handle = self.loop.call_later(self.period, self._step)
+
+
+def _seconds(value):
+    """Seconds from a number or a RouterOS duration (``90s``, ``2m``, ``1h30m``, ``00:05:00``)."""
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        seconds = parse_duration(value)
+    if seconds < 0:
+        raise ValueError("the lab clock only moves forward")
+    return seconds
 
 
 def _socket_alive(path):

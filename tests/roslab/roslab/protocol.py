@@ -20,6 +20,7 @@ through ``router.login`` and ``router.execute``.
 import asyncio
 import logging
 import socket
+import struct
 import time
 
 from roslab.errors import RosFatal, RosTrap
@@ -284,6 +285,10 @@ class RouterService:
         self.sessions = set()
         self.commands = 0
         self._servers = []
+        # admission check set by roslab.control: admit(service, transport) -> bool; a refused
+        # connection is reset before it is read (the router's firewall did not let it in)
+        self.admit = None
+        self.refused = 0
 
     @property
     def listening(self):
@@ -344,6 +349,11 @@ class ApiSession(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         sock = transport.get_extra_info("socket")
+        admit = self.service.admit
+        if admit is not None and not admit(self.service, transport):
+            self.service.refused += 1
+            self._reset(sock)
+            return
         if sock is not None:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -379,6 +389,16 @@ class ApiSession(asyncio.Protocol):
         return False
 
     # -- dispatch --------------------------------------------------------------------------------
+
+    def _reset(self, sock):
+        """Abort with a TCP RST (SO_LINGER 0): the client's next read or write fails."""
+        self.closed = True
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()
 
     def close(self):
         if not self.closed:
