@@ -23,7 +23,6 @@ HUB_AND_SPOKES = {
 }
 
 
-
 def connect(lab, name, timeout=5):
     import librouteros
     return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",

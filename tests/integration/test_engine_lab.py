@@ -41,8 +41,8 @@ def add_foreign(api):
     """Items an operator made by hand: the engine must leave them exactly as they are."""
     api.path("ip", "ipsec", "peer").add(name="manual", address="203.0.113.9/32", comment="by hand")
     api.path("ip", "ipsec", "identity").add(peer="manual", secret="foreign-secret")
-    api.path("ip", "ipsec", "policy").add(peer="manual", **{"src-address": "10.10.0.0/24",
-                                                             "dst-address": "10.99.0.0/24", "tunnel": "yes"})
+    api.path("ip", "ipsec", "policy").add(
+        peer="manual", **{"src-address": "10.10.0.0/24", "dst-address": "10.99.0.0/24", "tunnel": "yes"})
 
 
 def config(lab, name):
@@ -253,8 +253,8 @@ def test_phase1_alone_removes_a_tunnel_its_policies_still_use(lab, hub):
     assert [r["comment"] for r in owned_policies] == ["ipsecfleet:policy/spoke1"]
 
     api = connect(lab, hub)
-    api.path("ip", "ipsec", "policy").add(peer="ipsecfleet-spoke1", **{"src-address": "10.10.9.0/24",
-                                                                        "dst-address": "10.99.9.0/24"})
+    api.path("ip", "ipsec", "policy").add(
+        peer="ipsecfleet-spoke1", **{"src-address": "10.10.9.0/24", "dst-address": "10.99.9.0/24"})
     session = ApiSession(api)
     before = configuration(config(lab, hub))
     with pytest.raises(ReconcileError, match="not managed by ipsecfleet"):

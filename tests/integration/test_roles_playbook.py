@@ -1,12 +1,10 @@
 """The roles through ansible-playbook against the lab: converge, idempotence, check mode, and no
 pre-shared key anywhere in -vvv output. (spoke2 runs RouterOS 7.18, which has no ppk-secret: it
 sits this play out.)"""
-import json
 import os
 import subprocess
 import sys
 
-import pytest
 import yaml
 
 from engine_lab_helpers import ROOT
