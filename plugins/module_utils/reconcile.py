@@ -450,6 +450,21 @@ def _final_order(plan, current_rows):
     return order
 
 
+def ordered_operations(session, plans):
+    """All writes of ``plans`` (MenuPlans of several menus) in a safe order, checked before writing.
+
+    Stale owned dependents are added (read through ``session`` when their menu is not planned);
+    removals freeing a unique value run first; then adds, sets and moves in APPLY_ORDER; then the
+    other removals in reverse order. Returns (plans including the added ones, operations).
+    Raises ReconcileError when no safe order exists.
+    """
+    plans = _with_stale_dependents(session, plans)
+    operations = _order_for_unique_values(plans)
+    operations += [op for plan in plans for op in plan.operations]
+    operations += [op for plan in reversed(plans) for op in plan.removals]
+    return plans, operations
+
+
 def _with_stale_dependents(session, plans):
     """Removals first dereferenced: owned items of any menu that still use a removed item go first.
 
@@ -680,10 +695,7 @@ def apply(session, desired, state, check_mode=False, menu_paths=None, anchors=No
         plans.append(plan_changes(menu, session.read(path), items or [], state,
                                   anchor=anchors.get(path), secret_update=secret_update))
 
-    plans = _with_stale_dependents(session, plans)
-    early_removals = _order_for_unique_values(plans)
-    operations = early_removals + [op for plan in plans for op in plan.operations]
-    operations += [op for plan in reversed(plans) for op in plan.removals]
+    plans, operations = ordered_operations(session, plans)
     result = {
         "changed": bool(operations),
         "commands": [op.command() for op in operations],
