@@ -118,9 +118,13 @@ def misplaced(block, rows, keys):
     """Owned rows with a key in ``keys`` that sit outside the block's bounds, in table order."""
     floor, anchor = bounds(block, rows)
     wrong = []
+    seen = set()
     for index, row in enumerate(rows):
         key = menu_table.owner_key(block.menu, row) if not reconcile.is_dynamic(row) else None
-        if key in keys and (index <= floor or (anchor is not None and index > anchor)):
+        if key not in keys or key in seen:
+            continue  # later copies of a key are removed, not placed
+        seen.add(key)
+        if index <= floor or (anchor is not None and index > anchor):
             wrong.append(row)
     return wrong
 
@@ -194,18 +198,19 @@ def plan_menu(section, rows, items, blocks_of, state):
         operations.extend(plan.operations)
         working = simulate(menu, working, plan.operations)
 
+    # a second row with an owned key (a crash or a hand copy) goes in every state; with overridden
+    # so does every owned row no longer planned
     removals = []
-    if state == "overridden":
-        wanted = set(menu_table.owner_key(menu, item) for item in items)
-        seen = set()
-        for row in rows:
-            if not _is_ours(menu, row):
-                continue
-            key = menu_table.owner_key(menu, row)
-            if key not in wanted or key in seen:
-                removals.append(reconcile.Operation("remove", menu, key, target=row[".id"],
-                                                    selector=reconcile._selector(menu, row)))
-            seen.add(key)
+    wanted = set(menu_table.owner_key(menu, item) for item in items)
+    seen = set()
+    for row in rows:
+        if not _is_ours(menu, row):
+            continue
+        key = menu_table.owner_key(menu, row)
+        if key in seen or (state == "overridden" and key not in wanted):
+            removals.append(reconcile.Operation("remove", menu, key, target=row[".id"],
+                                                selector=reconcile._selector(menu, row)))
+        seen.add(key)
     return operations, removals
 
 

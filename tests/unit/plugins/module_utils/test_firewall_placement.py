@@ -229,3 +229,16 @@ def test_peer_list_is_kept_in_sync_in_every_state(state):
     peers = [r["address"] for r in session.menus["/ip/firewall/address-list"] if r["list"] == "ipsecfleet-peers"]
     assert peers == ["203.0.113.2"]
     assert run(session, smaller, state) == []
+
+
+def test_a_duplicated_owned_rule_is_removed_and_the_first_kept():
+    session = FakeSession(layout("defconf"))
+    plan = fp.derive(TUNNELS)
+    run(session, plan)
+    rows = session.menus[FILTER]
+    original = next(r for r in rows if r.get("comment", "").startswith("ipsecfleet:fw-in-esp "))
+    copy_row = dict(original, **{".id": "*DD"})
+    rows.append(copy_row)
+    operations = run(session, plan)
+    assert [(op.action, op.target) for op in operations] == [("remove", "*DD")]
+    assert original in session.menus[FILTER]
