@@ -144,6 +144,11 @@ def test_api_service_address_list_and_disable(make_lab):
             lab_api(lab, "hub").close()
         services.update(**{".id": api_row[".id"], "address": "127.0.0.0/8"})
         lab_api(lab, "hub").close()
+        services.update(**{".id": api_row[".id"], "disabled": "yes"})
+        with pytest.raises(REFUSED):
+            lab_api(lab, "hub").close()
+        services.update(**{".id": api_row[".id"], "disabled": "no"})
+        lab_api(lab, "hub").close()
     finally:
         api.close()
 

@@ -1,0 +1,153 @@
+"""``roslab`` CLI against a daemon of real routers with its fabric: clock show/advance, links,
+router power, status with established peers, and the API refused by a router's own firewall until
+a scheduler (the commit-confirm revert) removes the rule."""
+
+import datetime
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from librouteros.exceptions import ConnectionClosed
+
+from conftest import TWO_ROUTERS
+from test_lab_fabric import configure_tunnel
+
+REFUSED = (OSError, ConnectionClosed)
+
+
+def roslab(*args, state):
+    proc = subprocess.run([sys.executable, "-m", "roslab.cli", *args, "--state-dir", str(state)],
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+class DaemonLab:
+    """What the tests need of a daemon: its ports, read from the inventory it writes."""
+
+    def __init__(self, state):
+        self.state = state
+        hosts = yaml.safe_load((state / "inventory.yml").read_text())["all"]["children"]["roslab"]["hosts"]
+        self.ports = {name: {"api": host["routeros_api_port"]} for name, host in hosts.items()}
+
+
+def start(tmp_path_factory, *options):
+    base = tmp_path_factory.mktemp("fabric-daemon")
+    state = base / "lab"
+    topology = base / "topology.yml"
+    topology.write_text(yaml.safe_dump(TWO_ROUTERS))
+    code, out, err = roslab("up", "--topology", str(topology), "--base-port", "0", "--no-api-ssl",
+                            *options, state=state)
+    assert code == 0, err
+    return state, out
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    state, out = start(tmp_path_factory, "--speed", "0")
+    yield state, out
+    roslab("down", state=state)
+
+
+def peers_column(out):
+    """router -> established peers from a status table."""
+    lines = out.splitlines()
+    column = lines[0].split().index("peers")
+    return {line.split()[0]: line.split()[column] for line in lines[1:] if not line.startswith("lab clock")}
+
+
+def lab_datetime(clock_line):
+    """The lab date in 'lab clock: 5s (2026-01-01 00:00:05), ...'."""
+    return datetime.datetime.strptime(clock_line.split("(")[1].split(")")[0], "%Y-%m-%d %H:%M:%S")
+
+
+def api(lab, name="hub"):
+    import librouteros
+    return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",
+                               password="", timeout=10)
+
+
+def test_cli_drives_the_fabric(daemon):
+    state, up_out = daemon
+    assert up_out.splitlines()[0].split() == ["router", "version", "api", "api-ssl", "state", "peers", "faults"]
+    lab = DaemonLab(state)
+    code, out, _ = roslab("clock", "show", state=state)
+    assert code == 0 and out.strip() == "lab clock: 0s (2026-01-01 00:00:00), moves only with 'roslab clock advance'"
+
+    configure_tunnel(lab)
+    assert peers_column(roslab("status", state=state)[1]) == {"hub": "0", "spoke1": "0"}
+    code, out, _ = roslab("clock", "advance", "5s", state=state)
+    assert code == 0 and out.startswith("lab clock: 5s (2026-01-01 00:00:05)")
+    code, out, _ = roslab("status", state=state)
+    assert peers_column(out) == {"hub": "1", "spoke1": "1"} and "lab clock: 5s" in out
+
+    # the link goes down: dead peer detection ends the tunnel on both sides
+    code, out, _ = roslab("link", "down", "hub:ether1", "spoke1:ether1", state=state)
+    assert code == 0 and out.strip() == "links down: hub:ether1-spoke1:ether1"
+    roslab("clock", "advance", "2m", state=state)
+    assert peers_column(roslab("status", state=state)[1]) == {"hub": "0", "spoke1": "0"}
+    code, out, _ = roslab("link", "up", "hub:ether1", state=state)
+    assert code == 0 and out.strip() == "links down: none"
+    roslab("clock", "advance", "1m", state=state)
+    assert peers_column(roslab("status", state=state)[1]) == {"hub": "1", "spoke1": "1"}
+
+    # router power: a router that is down has no runtime state; its peer notices by DPD
+    code, out, _ = roslab("router", "down", "hub", state=state)
+    assert code == 0 and peers_column(out) == {"hub": "0"}
+    roslab("clock", "advance", "2m", state=state)
+    assert peers_column(roslab("status", state=state)[1]) == {"hub": "0", "spoke1": "0"}
+    assert roslab("router", "up", "hub", state=state)[0] == 0
+    roslab("clock", "advance", "1m", state=state)
+    assert peers_column(roslab("status", state=state)[1]) == {"hub": "1", "spoke1": "1"}
+
+    code, _, err = roslab("link", "down", "hub:ether7", state=state)
+    assert code == 2 and "no link hub:ether7" in err
+    code, _, err = roslab("clock", "advance", "soon", state=state)
+    assert code == 2 and "invalid time value" in err
+
+
+def test_firewall_lockout_and_scheduler_revert_through_the_cli(daemon):
+    state, _ = daemon
+    lab = DaemonLab(state)
+    existing = api(lab)
+    try:
+        revert = lab_datetime(roslab("clock", "show", state=state)[1]) + datetime.timedelta(minutes=2)
+        date, revert_at = revert.strftime("%Y-%m-%d %H:%M:%S").split(" ")
+        existing.path("ip", "firewall", "filter").add(
+            chain="input", action="drop", protocol="tcp", comment="lockout", **{"dst-port": "8728"})
+        existing.path("system", "scheduler").add(
+            name="revert", **{"start-date": date, "start-time": revert_at,
+                              "on-event": '/ip firewall filter\nremove [find where comment="lockout"]'})
+        with pytest.raises(REFUSED):
+            api(lab).close()
+        # the connection that locked itself out still works
+        assert list(existing.path("system", "identity")) == [{"name": "hub"}]
+        code, out, _ = roslab("status", state=state)
+        assert code == 0
+        code, out, _ = roslab("clock", "advance", "3m", state=state)
+        assert code == 0
+        api(lab).close()
+        assert [r for r in existing.path("system", "scheduler") if r["name"] == "revert"][0]["run-count"] == 1
+    finally:
+        existing.close()
+
+
+def test_realtime_daemon_clock_runs_by_itself(tmp_path_factory):
+    state, _ = start(tmp_path_factory, "--speed", "100")
+    try:
+        def lab_now():
+            out = roslab("clock", "show", state=state)[1]
+            assert out.endswith("x100 real time\n"), out
+            return lab_datetime(out), time.monotonic()
+        first, real_first = lab_now()
+        time.sleep(1.2)
+        second, real_second = lab_now()
+        # 100 lab seconds per real second, less one clock step (0.5 s) of lag
+        assert (second - first).total_seconds() >= 100 * (real_second - real_first - 0.6)
+        info = yaml.safe_load((state / "lab.json").read_text())
+        assert info["fabric"] == {"running": True, "speed": 100.0, "off_reason": None}
+    finally:
+        roslab("down", state=state)
+    assert not os.path.exists(state / "lab.json")
