@@ -219,3 +219,33 @@ def test_real_lockout_is_reverted_by_the_router(lab):
     # and the static check would have refused it
     with pytest.raises(firewall_runner.FirewallError, match="fw-in-block-noc"):
         firewall_runner.run(dict(locking, lockout_check=True), lambda: connect(lab))
+
+
+def run_module(tmp_path, args):
+    """The module as Ansible runs it outside the action plugin: its own interpreter, JSON in and out."""
+    import json
+    import os
+    import subprocess
+    import sys
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    env = dict(os.environ, PYTHONPATH=os.path.join(root, ".collections"))
+    done = subprocess.run([sys.executable, os.path.join(root, "plugins", "modules", "ipsec_firewall.py"),
+                           str(args_file)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    return json.loads(done.stdout)
+
+
+def test_module_main_check_mode_and_warnings(lab, tmp_path):
+    before = firewall(lab)
+    result = run_module(tmp_path, {"tunnels": TUNNELS, "hostname": "127.0.0.1", "port": lab.ports["hub"]["api"],
+                                   "username": "admin", "password": "", "_ansible_check_mode": True})
+    assert result["changed"] is True and result["writes"] == 0 and result["mss"] == 1382, result
+    assert "lock-out check was skipped" in str(result.get("warnings")), result  # 2.19: structured warnings
+    assert firewall(lab) == before
+    refused = run_module(tmp_path, {"tunnels": TUNNELS, "hostname": "127.0.0.1", "port": lab.ports["hub"]["api"],
+                                    "username": "admin", "password": "",
+                                    "management_sources": ["10.10.0.0/24"],
+                                    "overrides": {"filter": [{"key": "x", "chain": "input", "action": "drop"}]}})
+    assert refused["failed"] is True and "fw-x" in refused["msg"]
+    assert firewall(lab) == before
