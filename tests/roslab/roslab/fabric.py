@@ -30,7 +30,7 @@ import logging
 import random
 
 from roslab import firewall_eval
-from roslab.clock import LabClock
+from roslab.clock import LabClock, format_duration
 from roslab.errors import RosTrap
 from roslab.fabric_ipsec import (IKEV2_DPD_RETRIES, IPSEC, NEGOTIATION_RETRY, PHASE1_TIMEOUT,  # noqa: F401
                                  RETRANSMIT, IpsecMixin)
@@ -204,6 +204,28 @@ class Fabric(IpsecMixin, ServicesMixin):
         self.globals[name] = {}
         self._dirty = True
         self.clock.run_due()
+
+    def summary(self):
+        """A JSON-able picture of the lab network for status displays: clock, what is down, the
+        tunnels (phase 1 and phase 2), exchanges still waiting, and what the lab could not do."""
+        tunnels = []
+        for sa in self.sas:
+            tunnels.append({
+                "initiator": "%s/%s" % (sa.i_router, sa.i_peer_name),
+                "responder": "%s/%s" % (sa.r_router, sa.r_peer_name),
+                "version": sa.version, "addresses": [sa.i_addr, sa.r_addr], "natt": sa.natt,
+                "alive": sorted(name for name, up in sa.alive.items() if up),
+                "uptime": format_duration(self.clock.now - sa.established),
+                "children": len(sa.children)})
+        waiting = [{"router": router, "peer": peer, "state": attempt.stage,
+                    "since": format_duration(self.clock.now - attempt.started)}
+                   for (router, peer), attempt in sorted(self.attempts.items()) if attempt.stage]
+        return {"clock": self.clock.now, "datetime": self.clock.datetime().strftime("%Y-%m-%d %H:%M:%S"),
+                "routers_down": sorted(self.down_routers),
+                "links_down": sorted("%s:%s-%s:%s" % (a + b) for a, b in self.down_links),
+                "behind_nat": sorted(self.nat), "tunnels": tunnels, "waiting": waiting,
+                "firewall_errors": [list(entry) for entry in self.firewall_errors],
+                "script_errors": [[router, origin, str(error)] for router, origin, error in self.script_errors]}
 
     def set_nat(self, name, behind_nat=True):
         """Put ``name`` behind a NAT device: peers see its IKE from another port (NAT-T needed)."""

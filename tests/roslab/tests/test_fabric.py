@@ -607,3 +607,16 @@ def test_ikev1_modes_establish_and_log_racoon_style(build, mode):
     assert len(hub.items("/ip/ipsec/installed-sa")) == 2
     wording = {"main": "Identity Protection", "aggressive": "Aggressive"}[mode]
     assert "respond new phase 1 (%s): %s[500]<=>%s[500]" % (wording, HUB_WAN, SPOKE_WAN) in messages(hub)
+
+
+def test_summary_pictures_the_lab_for_status_displays(lab):
+    import json
+    established_pair(lab)
+    lab.tick(1)
+    lab.link_down("hub:ether2", "hub2:ether2")
+    picture = json.loads(json.dumps(lab.summary()))
+    assert picture["links_down"] == ["hub:ether2-hub2:ether2"]
+    (tunnel_row,) = picture["tunnels"]
+    assert (tunnel_row["initiator"], tunnel_row["responder"], tunnel_row["children"]) == \
+        ("spoke/other", "hub/other", 1)
+    assert tunnel_row["alive"] == ["hub", "spoke"] and picture["waiting"] == []
