@@ -124,9 +124,11 @@ def test_firewall_lockout_and_scheduler_revert_through_the_cli(daemon):
             api(lab).close()
         # the connection that locked itself out still works
         assert list(existing.path("system", "identity")) == [{"name": "hub"}]
-        code, out, _ = roslab("status", state=state)
+        code, out, _ = roslab("clock", "advance", "1m", state=state)
         assert code == 0
-        code, out, _ = roslab("clock", "advance", "3m", state=state)
+        with pytest.raises(REFUSED):
+            api(lab).close()
+        code, out, _ = roslab("clock", "advance", "2m", state=state)
         assert code == 0
         api(lab).close()
         assert [r for r in existing.path("system", "scheduler") if r["name"] == "revert"][0]["run-count"] == 1
