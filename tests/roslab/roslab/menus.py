@@ -437,7 +437,7 @@ class Router(Store):
                     and not name.startswith("."):
                 raise trap("unknown_parameter", name)
         text = self.export_text(verbose="verbose" in attributes, show_sensitive="show-sensitive" in attributes,
-                                prefix=prefix, only=only)
+                                prefix=prefix, only=only, terse="terse" in attributes)
         filename = attributes.get("file")
         if filename:
             if not filename.endswith(".rsc"):
@@ -451,7 +451,9 @@ class Router(Store):
         # UNCONFIRMED: what the API returns for /export without file=; the lab returns the text as ret
         return Result(done={"ret": text})
 
-    def export_text(self, verbose=False, show_sensitive=False, prefix=None, only=None):
+    def export_text(self, verbose=False, show_sensitive=False, prefix=None, only=None, terse=False):
+        """The configuration as RouterOS exports it: compact (non-default values) unless ``verbose``,
+        sensitive values hidden unless ``show_sensitive``, one full-path line per item if ``terse``."""
         lines = ["# %s by RouterOS %s" % ("2026-01-01 00:00:00", self.version),
                  "# software id = ", "#", "# model = CHR"]
         for path in EXPORT_ORDER:
@@ -462,8 +464,12 @@ class Router(Store):
                 continue
             body = self._export_menu(path, sch, verbose, show_sensitive)
             if body:
-                lines.append("/" + path[1:].replace("/", " "))
-                lines.extend(body)
+                header = "/" + path[1:].replace("/", " ")
+                if terse:
+                    lines.extend(header + " " + line for line in body)
+                else:
+                    lines.append(header)
+                    lines.extend(body)
         return "\n".join(lines) + "\n"
 
     def _export_menu(self, path, sch, verbose, show_sensitive):

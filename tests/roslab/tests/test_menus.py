@@ -419,3 +419,11 @@ def test_firewall_reset_counters(router):
     assert counts[a] == ("0", "0") and counts[b] == ("100", "2")
     run(router, FILTER + "/reset-counters-all")
     assert all(r["bytes"] == "0" for r in rows(router, FILTER))
+
+
+def test_export_terse_and_verbose(router):
+    add(router, IPSEC + "peer", name="spoke1", address="198.51.100.2")
+    terse = router.execute("/export", {"terse": ""}, []).done["ret"]
+    assert "/ip ipsec peer add address=198.51.100.2/32 name=spoke1\n" in terse
+    verbose = router.execute("/ip/ipsec/export", {"verbose": ""}, []).done["ret"]
+    assert "exchange-mode=main" in verbose and "/ip address" not in verbose
