@@ -53,6 +53,10 @@ sanity: setup  ## ansible-test sanity on a copy of the collection (empty ignore 
 	# the lab, tools and benchmarks are Python 3.11 test tooling, not collection content
 	git ls-files -co --exclude-standard | grep -Ev '^(\.collections|tests/roslab|tools|benchmarks)/' \
 	  | tar -cf - -T - | tar -xf - -C $(SANITY_ROOT)
+	# collections our plugins import or take doc fragments from sit beside the copy, as on Galaxy
+	for c in community/routeros ansible/utils; do mkdir -p build/sanity/ansible_collections/$$(dirname $$c); \
+	  ln -sfn $$($(BIN)/python -c 'import ansible_collections as a; print(list(a.__path__)[-1])')/$$c \
+	    build/sanity/ansible_collections/$$c; done
 	# ansible-test lists files with git; the copy gets a repository of its own
 	cd $(SANITY_ROOT) && git init -q && git add -A
 	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --venv --requirements

@@ -10,7 +10,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewal
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus, reconcile
 
 from reconcile_fakes import FakeSession
-from test_firewall_layouts import (DEFCONF_FILTER, DYNAMIC_DUMMY, FILTER, LAYOUTS, MANGLE, NAT, RAW, layout)
+from test_firewall_layouts import (DYNAMIC_DUMMY, FILTER, LAYOUTS, MANGLE, NAT, RAW, layout)
 
 TUNNELS = [
     {"peer_address": "203.0.113.2", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.20.0.0/24"]},
@@ -199,8 +199,10 @@ def test_simulate_matches_the_session():
     operations = fpl.plan_all(rows, plan.sections, plan.blocks, "merged")
     simulated = fpl.final_rows(rows, operations)
     run(session, plan)
+    def strip(rows_of_menu):
+        return [dict((k, v) for k, v in r.items() if k != ".id") for r in rows_of_menu]
+
     for path in fpl.FIREWALL_PATHS:
-        strip = lambda rs: [dict((k, v) for k, v in r.items() if k != ".id") for r in rs]
         assert strip(simulated[path]) == strip(session.menus.get(path, []))
 
 
@@ -208,8 +210,8 @@ def test_items_of_other_ipsecfleet_roles_are_not_removed():
     before = layout("defconf")
     other = {".id": "*77", "chain": "input", "action": "accept", "protocol": "vrrp", "comment": "ipsecfleet:ha-vrrp VRRP"}
     before[FILTER].insert(2, other)
-    before["/ip/firewall/address-list"] = [{".id": "*78", "list": "ha", "address": "10.0.0.2",
-                                             "comment": "ipsecfleet:ha-peer"}]
+    before["/ip/firewall/address-list"] = [
+        {".id": "*78", "list": "ha", "address": "10.0.0.2", "comment": "ipsecfleet:ha-peer"}]
     session = FakeSession(before)
     plan = fp.derive(TUNNELS)
     run(session, plan, "overridden")

@@ -124,9 +124,11 @@ def test_mss_arithmetic(enc, auth, natt, version, mss):
 
 def test_mss_arithmetic_fits_exactly():
     # property: the largest inner packet fits the MTU and one byte more would not (CBC alignment)
+    def outer(inner):
+        return 20 + 8 + 8 + 16 + -(-(inner + 2) // 16) * 16 + 16
+
     for mtu in range(1280, 1501, 7):
         mss, _text = fp.esp_overhead_mss(mtu, "aes-128-cbc", "sha256", True, 4)
-        outer = lambda inner: 20 + 8 + 8 + 16 + -(-(inner + 2) // 16) * 16 + 16
         assert outer(mss + 40) <= mtu
         assert outer(mss + 40 + 16) > mtu
 

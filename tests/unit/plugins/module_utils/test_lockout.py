@@ -1,13 +1,11 @@
 """Static lock-out analysis of input chains, and the commit-confirm revert script."""
-import copy
-
 import pytest
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as fpl
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan as fp
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import lockout
 
-from test_firewall_layouts import ADDRESS_LIST, DEFCONF_FILTER, EXTRA_FILTER, EXTRA_LISTS, FILTER, layout
+from test_firewall_layouts import ADDRESS_LIST, DEFCONF_FILTER, EXTRA_LISTS, FILTER, layout
 
 TUNNELS = [{"peer_address": "203.0.113.2", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.20.0.0/24"]}]
 LAN_ADMIN = {"address": "10.10.0.0/24", "interface_lists": ["LAN"]}
