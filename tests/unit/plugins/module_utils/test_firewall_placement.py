@@ -199,6 +199,7 @@ def test_simulate_matches_the_session():
     operations = fpl.plan_all(rows, plan.sections, plan.blocks, "merged")
     simulated = fpl.final_rows(rows, operations)
     run(session, plan)
+
     def strip(rows_of_menu):
         return [dict((k, v) for k, v in r.items() if k != ".id") for r in rows_of_menu]
 
