@@ -128,8 +128,13 @@ class Fabric(IpsecMixin, ServicesMixin):
 
     @classmethod
     def for_lab(cls, lab, realtime=True, period=1.0, speed=1.0, seed=0):
-        """The fabric of a started ``roslab.control.Lab``: its routers and topology links; with
-        ``realtime`` the lab clock follows real time on the lab loop. Built on the loop thread."""
+        """The fabric of a started ``roslab.control.Lab``: ``lab.fabric`` when the lab runs one (a
+        second fabric would write the same runtime menus and answer on_change twice; the other
+        arguments are then ignored: the lab's clock options apply). Otherwise (``fabric=False``) a
+        fabric over its routers and topology links, built on the loop thread; with ``realtime`` its
+        clock follows real time on the lab loop."""
+        if getattr(lab, "fabric", None) is not None:
+            return lab.fabric
         links = (lab.topology or {}).get("links") or lab.links
 
         def build():

@@ -9,21 +9,8 @@
 
 import pytest
 
+from labfixtures import TWO_ROUTERS, lab_api
 from roslab.control import Lab
-
-TWO_ROUTERS = {
-    "routers": {
-        "hub": {"version": "7.22.2",
-                "interfaces": [{"name": "ether1"}, {"name": "ether2"}],
-                "addresses": [{"address": "198.51.100.1/24", "interface": "ether1"},
-                              {"address": "10.10.0.1/24", "interface": "ether2"}]},
-        "spoke1": {"version": "7.22.2",
-                   "interfaces": [{"name": "ether1"}, {"name": "ether2"}],
-                   "addresses": [{"address": "198.51.100.2/24", "interface": "ether1"},
-                                 {"address": "10.20.0.1/24", "interface": "ether2"}]},
-    },
-    "links": [["hub:ether1", "spoke1:ether1"]],
-}
 
 
 def real_router_factory():
@@ -60,19 +47,6 @@ def make_lab(tmp_path):
 @pytest.fixture
 def lab(make_lab):
     return make_lab()
-
-
-def lab_api(lab, name="hub", tls=False, **kwargs):
-    """An unmodified librouteros connection to a lab router (admin, empty password)."""
-    import librouteros
-
-    ports = lab.ports[name]
-    if tls:
-        context = lab.client_ssl_context()
-        kwargs["ssl_wrapper"] = lambda sock: context.wrap_socket(sock, server_hostname="127.0.0.1")
-    kwargs.setdefault("timeout", 10)
-    return librouteros.connect(host="127.0.0.1", port=ports["api_ssl" if tls else "api"],
-                               username="admin", password="", **kwargs)
 
 
 @pytest.fixture(name="connect")

@@ -439,6 +439,16 @@ def test_clock_runs_events_in_time_order():
     assert seen == [("b", 6.0), ("a", 10.0)] and clock.now == 20.0
 
 
+def test_for_lab_returns_the_fabric_the_lab_already_runs(make_lab):
+    lab = make_lab(TWO_ROUTERS, speed=0)
+    assert lab.fabric is not None and Fabric.for_lab(lab) is lab.fabric
+    # a lab without a fabric gets one over its routers and links, on request
+    bare = make_lab(TWO_ROUTERS, fabric=False)
+    built = Fabric.for_lab(bare, realtime=False)
+    assert bare.fabric is None and sorted(built.routers) == ["hub", "spoke1"]
+    assert built.links == [(("hub", "ether1"), ("spoke1", "ether1"))]
+
+
 def test_run_on_loop_follows_real_time(lab):
     import asyncio
     loop = asyncio.new_event_loop()
@@ -457,12 +467,11 @@ def test_a_running_lab_shows_the_tunnel_to_api_clients(make_lab):
     """End to end: configure both routers with librouteros over the API, let the fabric run on the
     lab loop, read active-peers and installed-sa back over the API."""
     import librouteros
-    lab = make_lab(TWO_ROUTERS)
+    lab = make_lab(TWO_ROUTERS, speed=0)
 
     def lab_api(lab, name):
         return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",
                                    password="", timeout=10)
-    fabric = Fabric.for_lab(lab, realtime=False)
     for name, remote, local_lan, remote_lan, passive in (
             ("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),
             ("spoke1", "198.51.100.1", "10.20.0.0/24", "10.10.0.0/24", "no")):
@@ -477,7 +486,7 @@ def test_a_running_lab_shows_the_tunnel_to_api_clients(make_lab):
                                                   **{"src-address": local_lan, "dst-address": remote_lan})
         finally:
             api.close()
-    lab.call(fabric.tick, 2)
+    lab.advance(2)
     api = lab_api(lab, "spoke1")
     try:
         peers = list(api.path("ip", "ipsec", "active-peers"))
@@ -539,9 +548,11 @@ def test_rules_the_lab_cannot_evaluate_are_skipped_and_reported(lab):
               content="IKE").done["ret"]
     assert lab.reachable("spoke", HUB_WAN, "udp", 500)
     assert lab.firewall_errors == [("hub", "input", odd, "matcher content=IKE is not emulated")]
-    strict = Fabric(lab.routers, [["hub:ether1", "spoke:ether1"]], strict_firewall=True)
+    # the same fabric made strict (a second fabric over these routers would write their runtime
+    # menus twice)
+    lab.strict_firewall = True
     with pytest.raises(Exception, match="content"):
-        strict.reachable("spoke", HUB_WAN, "udp", 500)
+        lab.reachable("spoke", HUB_WAN, "udp", 500)
 
 
 def test_flush_and_kill_connections_through_the_api(lab):

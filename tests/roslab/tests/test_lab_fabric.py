@@ -10,7 +10,7 @@ import time
 import pytest
 from librouteros.exceptions import ConnectionClosed
 
-from conftest import TWO_ROUTERS, lab_api
+from labfixtures import TWO_ROUTERS, lab_api
 from roslab.control import LabError
 
 TUNNEL_ENDS = (("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),

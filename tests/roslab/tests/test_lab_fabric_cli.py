@@ -12,7 +12,7 @@ import pytest
 import yaml
 from librouteros.exceptions import ConnectionClosed
 
-from conftest import TWO_ROUTERS
+from labfixtures import TWO_ROUTERS
 from test_lab_fabric import configure_tunnel
 
 REFUSED = (OSError, ConnectionClosed)

@@ -6,7 +6,6 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_p
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
 
 control = pytest.importorskip("roslab.control")
-fabric_module = pytest.importorskip("roslab.fabric")
 librouteros = pytest.importorskip("librouteros")
 
 PSK1 = "lab-only-key-for-branch1-0123"
@@ -36,7 +35,8 @@ IPSEC_PATHS = [p for p in menus.APPLY_ORDER if menus.MENUS[p].section in ipsec_p
 
 @pytest.fixture()
 def lab(tmp_path):
-    lab = control.Lab.from_topology(TOPOLOGY, base_port=0, state_dir=str(tmp_path), save_delay=0.05)
+    # speed=0: the lab clock moves only with lab.advance, so each test decides when time passes
+    lab = control.Lab.from_topology(TOPOLOGY, base_port=0, state_dir=str(tmp_path), save_delay=0.05, speed=0)
     lab.start()
     yield lab
     lab.stop()
@@ -63,8 +63,7 @@ def test_planned_tunnels_come_up_in_the_lab_and_reapply_is_a_no_op(lab):
         again = apply(lab, host, ipsec_plan.plan_fleet([], HOSTVARS, INTENT, GROUPS)[host])
         assert not again["changed"] and again["writes"] == 0, again["commands"]
 
-    fabric = fabric_module.Fabric(dict((name, lab.router(name)) for name in SITES), TOPOLOGY["links"])
-    lab.call(fabric.tick, 60)
+    lab.advance(60)   # the lab's own fabric: 60 lab seconds for the tunnels to negotiate
     hub_peers = lab.call(lab.router("hq").items, "/ip/ipsec/active-peers")
     assert sorted((p["remote-address"], p["state"], p["side"]) for p in hub_peers) == [
         ("198.51.100.11", "established", "responder"), ("198.51.100.12", "established", "responder")]
@@ -88,8 +87,7 @@ def test_a_changed_intent_converges_with_a_new_proposal(lab):
                      if menus.owner_key(menus.MENUS["/ip/ipsec/proposal"], p)]
         # the old proposal is gone once nothing references it
         assert [(p["name"], p["lifetime"]) for p in proposals] == [(new_plans[host]["proposals"][0]["name"], "1h")]
-    fabric = fabric_module.Fabric(dict((name, lab.router(name)) for name in SITES), TOPOLOGY["links"])
-    lab.call(fabric.tick, 60)
+    lab.advance(60)   # the lab's own fabric: 60 lab seconds for the tunnels to negotiate
     assert all(p["state"] == "established" for p in lab.call(lab.router("br2").items, "/ip/ipsec/active-peers"))
 
 
@@ -104,7 +102,6 @@ def test_other_suites_and_modes_come_up(lab, extra):
     for host in ("hq", "br1"):
         assert apply(lab, host, plans[host])["changed"]
         assert not apply(lab, host, plans[host])["changed"]
-    fabric = fabric_module.Fabric(dict((name, lab.router(name)) for name in SITES), TOPOLOGY["links"])
-    lab.call(fabric.tick, 60)
+    lab.advance(60)   # the lab's own fabric: 60 lab seconds for the tunnels to negotiate
     peers = lab.call(lab.router("br1").items, "/ip/ipsec/active-peers")
     assert [(p["remote-address"], p["state"]) for p in peers] == [("198.51.100.1", "established")], peers
