@@ -86,7 +86,8 @@ lab-status:  ## list lab routers
 docs: setup  ## generate reference docs from the schemas
 	@for g in tools/gen_*_docs.py; do [ -f $$g ] && $(BIN)/python $$g; done; true
 
-docs-lint: setup  ## antsibull-docs checks the collection's documentation
+docs-lint: setup  ## antsibull-docs checks the collection's documentation; generated docs are current
+	$(BIN)/python tools/gen_intent_docs.py --check
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck $(COLLECTION_LINK)
 
 build: setup  ## ansible-galaxy collection build into build/
