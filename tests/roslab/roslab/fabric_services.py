@@ -249,7 +249,8 @@ class ServicesMixin:
             first = self.clock.lab_time(start)
             if first < now - 1e-9 and interval <= 0:
                 return None
-        while interval > 0 and first < now - 1e-9:
+        # a start at or before now (the moment of add, which RouterOS fills in) runs one interval on
+        while interval > 0 and first <= now + 1e-9:
             first += interval
         return first
 

@@ -9,6 +9,7 @@ RouterOS ``.rsc`` script.
 """
 
 import copy
+import datetime
 import ipaddress
 
 from roslab import schema
@@ -60,6 +61,27 @@ EXPORT_ORDER = (
     "/ip/service", "/system/identity", "/system/scheduler", "/system/script", "/tool/netwatch",
 )
 FASTTRACK_COMMENT = "special dummy rule to show fasttrack counters"
+# the routers' calendar: lab time 0 is what /system/clock shows at factory state
+LAB_EPOCH = datetime.datetime(2026, 1, 1, 0, 0, 0)
+
+DEVICE_MODE = "/system/device-mode"
+# update arguments that are not feature switches
+DEVICE_MODE_NON_FEATURES = frozenset((
+    "activation-timeout", "append", "as-value", "do", "duration", "file", "interval", "once",
+    "without-paging", "mode", "flagged", "flagging-enabled", "freeze-frame-interval",
+    "authorized-public-key-hash"))
+# MikroTik manual, Device-mode: `print` of advanced mode lists every feature yes except these;
+# enterprise (advanced's name before 7.17) allows everything but container; home disables the
+# listed ones. basic and rose: no evidence of their switches (an update to them changes only `mode`).
+DEVICE_MODE_OFF = {"advanced": ("traffic-gen", "container", "install-any-version", "partitions"),
+                   "enterprise": ("container",),
+                   "home": ("scheduler", "socks", "fetch", "bandwidth-test", "traffic-gen", "sniffer", "romon",
+                            "proxy", "hotspot", "email", "zerotier", "container")}
+# 7.17 renamed enterprise to advanced and added basic/rose (the 7.18 tree is the first with their
+# switches install-any-version/partitions/routerboard); inspect 7.22.2 completes these modes
+DEVICE_MODE_RENAMED = "7.18"
+DEVICE_MODE_VALUES = {"new": ("advanced", "basic", "home", "rose"), "old": ("enterprise", "home")}
+DEVICE_MODE_ACTIVATION = 300     # manual: activation-timeout default 5m, range 10s..1d
 
 
 class Router(Store):
@@ -114,7 +136,7 @@ class Router(Store):
                                          "protocol": "all", "proposal": "default", "template": "true",
                                          "default": "true"})
         self._builtin(IPSEC + "mode-config", {"name": "request-only", "responder": "false",
-                                              "use-responder-dns": "exclusively"})
+                                              "use-responder-dns": "exclusively", "default": "true"})
         self._builtin(IPSEC + "settings", {})
         self._builtin(IPSEC + "statistics", dict((f, "0") for f in STATISTICS_FIELDS))
         # spec §3: the dynamic counter rule, top of the filter table
@@ -128,6 +150,78 @@ class Router(Store):
         resource = dict(RESOURCE)
         resource["version"] = schema.version_string(self.version)
         self._builtin("/system/resource", resource)
+        self._builtin(DEVICE_MODE, self._device_mode_factory())
+
+    # -- /system/device-mode --------------------------------------------------------------------
+    def _device_mode_new_names(self):
+        return schema.version_key(self.version) >= schema.version_key(DEVICE_MODE_RENAMED)
+
+    def _device_mode_features(self):
+        sch = self.schema(DEVICE_MODE)
+        return sorted(a for a in sch.command_args("update") if a not in DEVICE_MODE_NON_FEATURES)
+
+    def _device_mode_factory(self):
+        """What a CHR prints: advanced (enterprise before 7.17), as the manual's print shows it."""
+        mode = "advanced" if self._device_mode_new_names() else "enterprise"
+        props = {"mode": mode}
+        if self._device_mode_new_names():
+            # manual print (7.17+); older trees' get completions are not known
+            props["allowed-versions"] = "7.13+,6.49.8+"
+        props.update({"flagged": "false", "flagging-enabled": "true"})
+        for feature in self._device_mode_features():
+            props[feature] = "false" if feature in DEVICE_MODE_OFF[mode] else "true"
+        props["attempt-count"] = "0"
+        return props
+
+    def _cmd_update(self, path, sch, attrs, queries):
+        """``/system/device-mode/update``: RouterOS applies it only once the owner confirms it in
+        person (reset/mode button, or a cold reboot) within ``activation-timeout`` (5m); a CHR has
+        no button, so the change waits for the next power cycle (``restore``)."""
+        if path != DEVICE_MODE:
+            raise RosTrap(NOT_EMULATED % (path + "/update"), 0)
+        allowed = sch.command_args("update")
+        features = set(self._device_mode_features())
+        modes = DEVICE_MODE_VALUES["new" if self._device_mode_new_names() else "old"]
+        change, timeout = {}, DEVICE_MODE_ACTIVATION
+        for name, raw in attrs.items():
+            if name.startswith("."):
+                continue
+            if name not in allowed:
+                raise trap("unknown_parameter", name)
+            if name == "mode":
+                change["mode"] = schema.check_value(schema.Arg(name, "enum", values=modes), raw, None)
+            elif name in features or name == "flagging-enabled":
+                change[name] = schema.check_value(schema.Arg(name, "bool"), raw, None)
+            elif name == "activation-timeout":
+                timeout = schema.parse_time(raw)
+                if timeout is None or not 10 <= timeout <= 86400:
+                    raise trap("invalid_value", name)
+            else:
+                raise RosTrap(NOT_EMULATED % ("device-mode update " + name), 0)
+        if change:
+            pending = self.table(DEVICE_MODE + "/pending")
+            pending.items = [Item("*0", dict(change, deadline=str(self.clock + timeout)))]
+            self._changed(DEVICE_MODE)
+        return Result()
+
+    def _apply_device_mode(self):
+        """A power cycle confirms a pending update that is still within its activation-timeout."""
+        pending = self.table(DEVICE_MODE + "/pending")
+        if not pending.items:
+            return
+        change = dict(pending.items[0].props)
+        pending.items = []
+        if self.clock > float(change.pop("deadline")):
+            return
+        items = self.table(DEVICE_MODE).items
+        if not items:
+            return
+        props = items[0].props
+        if change.get("mode") in DEVICE_MODE_OFF and change["mode"] != props.get("mode"):
+            # a new mode brings its own feature set, then the named switches apply
+            for feature in self._device_mode_features():
+                props[feature] = "false" if feature in DEVICE_MODE_OFF.get(change["mode"], ()) else "true"
+        props.update(change)
 
     # -- API entry point --------------------------------------------------------------------------
     def login(self, user, password):
@@ -253,6 +347,15 @@ class Router(Store):
         Store._hook_check_remove(self, path, sch, item, batch)
 
     def _hook_validate(self, path, sch, candidate, existing):
+        if path == "/system/scheduler" and existing is None:
+            # RouterOS starts a new scheduler at the moment it is added (MikroTik manual: start-date
+            # and start-time default to the time of add), unless it is told otherwise
+            now = self.datetime()
+            props = candidate.props
+            if "start-time" not in props:
+                props["start-time"] = now.strftime("%H:%M:%S")
+            if "start-date" not in props and props["start-time"] != "startup":
+                props["start-date"] = now.strftime("%Y-%m-%d")
         if path == IPSEC + "peer":
             props = candidate.props
             address = props.get("address")
@@ -380,6 +483,10 @@ class Router(Store):
             else:
                 target.props[name] = str(value)
 
+    def datetime(self):
+        """The router's wall clock: the lab calendar at the lab clock."""
+        return LAB_EPOCH + datetime.timedelta(seconds=int(self.clock))
+
     def _time_of_day(self):
         seconds = int(self.clock) % 86400
         return "%02d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
@@ -414,6 +521,7 @@ class Router(Store):
     def restore(self, snapshot):
         self.load_tables(snapshot)
         self._policies_dirty = True
+        self._apply_device_mode()
         # the running software, not the saved one, answers /system/resource
         for item in self.table("/system/resource").items:
             item.props["version"] = schema.version_string(self.version)
@@ -484,6 +592,8 @@ class Router(Store):
                     continue
                 if name in SENSITIVE and not show_sensitive:
                     continue
+                if name in sch.shown_when and item.props.get(sch.shown_when[name][0]) not in sch.shown_when[name][1]:
+                    continue
                 default = sch.defaults.get(name)
                 if sch.singleton:
                     if value == default and not verbose:
@@ -492,7 +602,7 @@ class Router(Store):
                     builtin_default = self._factory_value(path, item, name)
                     if value == builtin_default and not verbose:
                         continue
-                elif value == default and not verbose and name != sch.key:
+                elif value == default and not verbose and name != sch.key and name not in sch.export_always:
                     continue
                 changes.append("%s=%s" % (name, _rsc_value(value)))
             if item.builtin or sch.singleton or path in ("/ip/service", "/interface/ethernet"):

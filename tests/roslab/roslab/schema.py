@@ -247,6 +247,9 @@ _FW_COMMON_TYPES = {
 }
 _FW_DEFAULTS = {"action": "accept", "log": "false", "log-prefix": "", "disabled": "false"}
 _FW_READONLY = {"bytes": "0", "packets": "0", "dynamic": "false", "invalid": "false"}
+# spec §3: compact exports print `action=` on every rule, default or not (defconf
+# `add action=accept chain=input ...`); other defaults (log=no, disabled=no) are left out
+_FW_EXPORT_ALWAYS = ("action",)
 
 MENU_TABLES = {
     # spec §2 profile
@@ -294,8 +297,12 @@ MENU_TABLES = {
                   "eap-methods": "enum-list", "my-id": "ike-id", "remote-id": "ike-id", "disabled": _BOOL},
         "defaults": {"auth-method": "pre-shared-key", "secret": "", "generate-policy": "no",
                      "policy-template-group": "default", "my-id": "auto", "remote-id": "auto",
-                     "match-by": "remote-id", "mode-config": "none", "disabled": "false"},
+                     "match-by": "remote-id", "mode-config": "none", "eap-methods": "eap-tls",
+                     "disabled": "false"},
         "readonly": {"dynamic": "false"},
+        # spec §2: eap-methods defaults to eap-tls; it configures the EAP client, so it is shown
+        # (print, export) only with auth-method=eap. The other defaults print for every method.
+        "shown_when": {"eap-methods": ("auth-method", ("eap",))},
     },
     # spec §2 policy
     _IPSEC + "policy": {
@@ -309,6 +316,8 @@ MENU_TABLES = {
                      "protocol": "all", "action": "encrypt", "level": "require", "ipsec-protocols": "esp",
                      "proposal": "default", "template": "false", "disabled": "false"},
         "readonly": {"active": "false", "default": "false", "dynamic": "false", "invalid": "false"},
+        # written by the fabric (spec §2 read-only); recomputed after a reboot, never saved
+        "runtime_props": ("ph2-state", "ph2-count", "active"),
         "values": {"action": ("discard", "encrypt", "none"), "level": ("require", "unique", "use"),
                    "ipsec-protocols": ("ah", "esp")},
     },
@@ -322,6 +331,8 @@ MENU_TABLES = {
         "types": {"responder": _BOOL, "address": "ip", "address-pool": ("ref", "/ip/pool", "none"),
                   "address-prefix-length": ("num", 1, 32), "use-responder-dns": "enum", "system-dns": _BOOL},
         "defaults": {"responder": "false"},
+        # spec §7 and inspect 7.22.2 (read-only property `default`): request-only is a default item
+        "readonly": {"default": "false"},
     },
     _IPSEC + "settings": {
         "singleton": True,
@@ -340,15 +351,15 @@ MENU_TABLES = {
     # spec §3 firewall
     "/ip/firewall/filter": {
         "ordered": True, "mandatory": ("chain",), "types": _FW_COMMON_TYPES, "defaults": _FW_DEFAULTS,
-        "readonly": _FW_READONLY, "builtin_dynamic_top": True,
+        "readonly": _FW_READONLY, "builtin_dynamic_top": True, "export_always": _FW_EXPORT_ALWAYS,
     },
     "/ip/firewall/nat": {"ordered": True, "mandatory": ("chain",), "types": _FW_COMMON_TYPES,
-                         "defaults": _FW_DEFAULTS, "readonly": _FW_READONLY},
+                         "defaults": _FW_DEFAULTS, "readonly": _FW_READONLY, "export_always": _FW_EXPORT_ALWAYS},
     "/ip/firewall/raw": {"ordered": True, "mandatory": ("chain",), "types": _FW_COMMON_TYPES,
-                         "defaults": _FW_DEFAULTS, "readonly": _FW_READONLY},
+                         "defaults": _FW_DEFAULTS, "readonly": _FW_READONLY, "export_always": _FW_EXPORT_ALWAYS},
     # mangle's default action is not in inspect; accept is an inference (same as the other tables)
     "/ip/firewall/mangle": {"ordered": True, "mandatory": ("chain",), "types": _FW_COMMON_TYPES,
-                            "defaults": _FW_DEFAULTS, "readonly": _FW_READONLY},
+                            "defaults": _FW_DEFAULTS, "readonly": _FW_READONLY, "export_always": _FW_EXPORT_ALWAYS},
     "/ip/firewall/address-list": {
         "mandatory": ("list", "address"),
         "types": {"address": "list-address", "timeout": ("time", 0, 35 * 604800 + 3 * 86400 + 13 * 3600 + 13 * 60 + 56),
@@ -410,6 +421,8 @@ MENU_TABLES = {
                   "down-script": "script", "test-script": "script", "disabled": _BOOL},
         "defaults": {"type": "simple", "interval": "10s", "disabled": "false"},
         "readonly": {"status": "unknown"},
+        # probe results the fabric writes (spec §4 read-only); a reboot starts them again
+        "runtime_props": ("since", "done-tests", "failed-tests"),
     },
     "/ip/address": {
         "mandatory": ("address", "interface"),
@@ -428,9 +441,12 @@ MENU_TABLES = {
     "/system/scheduler": {
         "key": "name", "mandatory": ("name",),
         "types": {"interval": "time", "on-event": "script", "disabled": _BOOL},
-        "defaults": {"start-time": "startup", "interval": "0s", "on-event": "", "disabled": "false",
+        # start-date/start-time have no fixed default: `add` without them takes the moment of the
+        # add (menus.Router), so an interval job first runs one interval later (MikroTik manual)
+        "defaults": {"interval": "0s", "on-event": "", "disabled": "false",
                      "policy": "ftp,reboot,read,write,policy,test,password,sniff,sensitive,romon"},
         "readonly": {"owner": "admin", "run-count": "0"},
+        "runtime_props": ("next-run",),
     },
     "/system/script": {
         "key": "name", "mandatory": ("name",),
@@ -441,6 +457,8 @@ MENU_TABLES = {
         "unique": (("name",), "duplicate_name"),
     },
     "/system/identity": {"singleton": True, "defaults": {"name": "MikroTik"}},
+    # every inspect tree 7.12.2..7.24: print/get/update, no set; the item is built by menus.Router
+    "/system/device-mode": {"singleton": True},
     "/system/resource": {"singleton": True, "runtime": True},
     "/system/clock": {"singleton": True, "defaults": {"time-zone-name": "manual", "time-zone-autodetect": "true"}},
     "/log": {"runtime": True},
@@ -493,6 +511,11 @@ class MenuSchema(object):
         self.write_only = tuple(hand.get("write_only", ()))
         self.unique = hand.get("unique")
         self.empty_list_ok = tuple(hand.get("empty_list_ok", ()))
+        # {prop: (other prop, values)}: prop is printed/exported only while other prop has one of them
+        self.shown_when = dict(hand.get("shown_when", {}))
+        self.export_always = tuple(hand.get("export_always", ()))
+        # read-only values the fabric writes: not seeded on add, dropped from snapshots
+        self.runtime_props = frozenset(hand.get("runtime_props", ()))
         writable = self.args.get("add", frozenset()) | self.args.get("set", frozenset())
         self.writable = frozenset(writable) - {"numbers", "copy-from", "place-before"}
         self.mandatory = tuple(a for a in hand.get("mandatory", ()) if a in writable or not writable)

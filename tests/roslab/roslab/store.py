@@ -233,6 +233,9 @@ class Store(object):
             row = item.row()
             for secret in sch.write_only:
                 row.pop(secret, None)
+            for name, (other, values) in sch.shown_when.items():
+                if name in row and row.get(other) not in values:
+                    del row[name]
             if sch.singleton:
                 row.pop(".id", None)
             rows.append(row)
@@ -591,7 +594,7 @@ class Store(object):
             if path in skip:
                 continue
             sch = self.schema(path)
-            runtime = set(sch.readonly) - {"dynamic", "default", "builtin"} if sch else set()
+            runtime = (set(sch.readonly) - {"dynamic", "default", "builtin"}) | sch.runtime_props if sch else set()
             items = []
             for item in table.items:
                 props = dict((k, v) for k, v in item.props.items() if k not in runtime)

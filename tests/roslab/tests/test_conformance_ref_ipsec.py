@@ -658,3 +658,18 @@ def test_bang_prop_unsets_an_ipsec_property(api):
     run(api, PEER + "/set", **{".id": item, "!local-address": "", "!comment": ""})
     row = one(api, PEER, name)
     assert "local-address" not in row and "comment" not in row
+
+
+def test_identity_eap_methods_default(api):
+    peer = new_peer(api)
+    item = add(api, IDENTITY, peer=peer, **{"auth-method": "eap", "username": "u",
+                                            "password": "p"})
+    (row,) = rows(api, IDENTITY, "?.id=" + item)
+    assert row.get("eap-methods") == "eap-tls"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_builtin_mode_config_carries_default_flag(versions, version):
+    # §7: seed built-ins with a default flag, mode-config request-only among them;
+    # inspect 7.22.2: mode-config has the read-only property "default"
+    assert one(versions.api(version), MODE_CONFIG, "request-only").get("default") is True

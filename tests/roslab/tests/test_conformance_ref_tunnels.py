@@ -317,3 +317,20 @@ def test_export_leaves_out_dynamic_items(api):
         assert not [line for line in section(text, header)
                     if address in line or "peer=%s " % name in line + " "], header
     assert timed not in text
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_device_mode_has_an_ipsec_flag(versions, version):
+    # §2: "in 7.22.2 /system/device-mode has an ipsec flag"; every inspect tree 7.12.2..7.24 has
+    # /system/device-mode (export, get, print, update) with update ipsec=
+    (row,) = rows(versions.api(version), "/system/device-mode")
+    assert "ipsec" in row
+
+
+def test_export_shows_action_accept_of_filter_rules(api):
+    comment = unique("xfilter")
+    add(api, FILTER, chain="input", action="accept", protocol="udp",
+        **{"dst-port": "500,4500", "comment": comment})
+    lines = [line for line in section(export_text(api), "/ip firewall filter") if comment in line]
+    assert len(lines) == 1
+    assert "action=accept" in lines[0].split()

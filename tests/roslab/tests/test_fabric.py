@@ -421,6 +421,24 @@ def test_scheduler_runs_when_the_clock_passes_its_start_time(lab):
     assert job["run-count"] == "3" and job["next-run"] == "2026-01-01 03:10:00"
 
 
+@pytest.mark.parametrize("added_at", [0, 7.5])
+def test_an_interval_scheduler_first_runs_one_interval_after_it_was_added(lab, added_at):
+    # RouterOS fills start-date/start-time with the moment of `add`: the first run is one interval
+    # later, not at boot (+3 s) like start-time=startup
+    spoke = r(lab, "spoke")
+    lab.tick(added_at)
+    run(spoke, "/system/scheduler/add", name="every2m", interval="2m", on_event=':log info "tick"')
+    job = next(row for row in spoke.items("/system/scheduler") if row["name"] == "every2m")
+    added = LAB_EPOCH + __import__("datetime").timedelta(seconds=int(added_at))
+    assert (job["start-date"], job["start-time"]) == (added.strftime("%Y-%m-%d"), added.strftime("%H:%M:%S"))
+    lab.tick(119)
+    assert messages(spoke, "script") == []
+    lab.tick(1)
+    assert messages(spoke, "script") == ["tick"]
+    lab.tick(120)
+    assert messages(spoke, "script") == ["tick", "tick"]
+
+
 def test_failing_scheduler_script_is_logged_with_its_line(lab):
     spoke = r(lab, "spoke")
     run(spoke, "/system/scheduler/add", name="bad", start_time="startup", on_event=':log info "a"\n:frob')

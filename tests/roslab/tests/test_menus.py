@@ -262,7 +262,8 @@ def test_export(router):
     assert "/ip ipsec peer\nadd address=198.51.100.2/32 exchange-mode=ike2 name=spoke1 profile=ike2-aes" in text
     assert 'add comment="two words" peer=spoke1' in text
     assert "topsecret" not in text and "ipsec-secret" not in text
-    assert "/ip firewall filter\nadd chain=input dst-port=500,4500 protocol=udp" in text
+    # spec §3: `action=` is printed on every firewall rule, even the default accept
+    assert "/ip firewall filter\nadd action=accept chain=input dst-port=500,4500 protocol=udp" in text
     assert FASTTRACK_COMMENT not in text        # dynamic items are not exported
     assert "/system identity\nset name=hub" in text
     assert "allow-fast-path=no" in text
@@ -427,3 +428,90 @@ def test_export_terse_and_verbose(router):
     assert "/ip ipsec peer add address=198.51.100.2/32 name=spoke1\n" in terse
     verbose = router.execute("/ip/ipsec/export", {"verbose": ""}, []).done["ret"]
     assert "exchange-mode=main" in verbose and "/ip address" not in verbose
+
+
+# --- properties shown only where they apply (spec §2 identity) ----------------------------------------
+def test_eap_methods_shows_only_for_eap_identities(router):
+    add(router, IPSEC + "peer", name="p1", address="198.51.100.2")
+    psk = add(router, IPSEC + "identity", peer="p1", secret="s")
+    eap = add(router, IPSEC + "identity", peer="p1", **{"auth-method": "eap", "username": "u"})
+    by_id = dict((r[".id"], r) for r in rows(router, IPSEC + "identity"))
+    assert "eap-methods" not in by_id[psk] and by_id[eap]["eap-methods"] == "eap-tls"
+    # switching to eap shows the default; export leaves it out even verbose for psk
+    run(router, IPSEC + "identity/set", **{".id": psk, "auth-method": "eap"})
+    assert rows(router, IPSEC + "identity", [".id=" + psk])[0]["eap-methods"] == "eap-tls"
+    run(router, IPSEC + "identity/set", **{".id": psk, "auth-method": "pre-shared-key"})
+    verbose = router.export_text(verbose=True)
+    identity_lines = [line for line in verbose.splitlines() if line.startswith("add ") and "peer=p1" in line]
+    assert len(identity_lines) == 2
+    assert ["eap-methods=eap-tls" in line for line in identity_lines] == [False, True]
+
+
+# --- /system/device-mode -------------------------------------------------------------------------------
+@pytest.mark.parametrize("version,mode", [("7.12.2", "enterprise"), ("7.16.1", "enterprise"),
+                                          ("7.18", "advanced"), ("7.22.2", "advanced")])
+def test_device_mode_of_a_chr(version, mode):
+    router = build_router("r", version=version)
+    (row,) = rows(router, "/system/device-mode")
+    assert row["mode"] == mode and row["ipsec"] == "true" and row["scheduler"] == "true"
+    assert row["container"] == "false" and row["flagged"] == "false"
+    # the switches are the update arguments of that version's inspect tree
+    assert ("routerboard" in row) == (version >= "7.18")
+    assert trap_of(router, "/system/device-mode/set", ipsec="no").message == "no such command"
+    assert run(router, "/system/device-mode/get", **{"value-name": "mode"}).done == {"ret": mode}
+
+
+def test_device_mode_update_waits_for_a_power_cycle(router):
+    run(router, "/system/device-mode/update", ipsec="no", **{"activation-timeout": "1m"})
+    assert rows(router, "/system/device-mode")[0]["ipsec"] == "true"     # not confirmed yet
+    router.restore(json.loads(json.dumps(router.snapshot())))             # power cycle in time
+    assert rows(router, "/system/device-mode")[0]["ipsec"] == "false"
+    run(router, "/system/device-mode/update", ipsec="yes")
+    router.clock += 301                                                   # default 5m passes
+    router.restore(router.snapshot())
+    assert rows(router, "/system/device-mode")[0]["ipsec"] == "false"
+    assert trap_of(router, "/system/device-mode/update", ipsec="maybe").category == 1
+    assert trap_of(router, "/system/device-mode/update", mode="enterprise").category == 1   # 7.17 renamed it
+    assert trap_of(router, "/system/device-mode/update", bogus="1").message == "unknown parameter bogus"
+
+
+def test_device_mode_update_to_home_turns_its_features_off(router):
+    run(router, "/system/device-mode/update", mode="home")
+    router.restore(router.snapshot())
+    row = rows(router, "/system/device-mode")[0]
+    assert row["mode"] == "home" and row["scheduler"] == "false" and row["ipsec"] == "true"
+
+
+# --- scheduler start (MikroTik manual) --------------------------------------------------------------
+def test_scheduler_starts_at_the_moment_of_add(router):
+    router.clock = 3 * 3600 + 25 * 60 + 7.6
+    add(router, "/system/scheduler", name="now", interval="2m")
+    add(router, "/system/scheduler", name="boot", **{"start-time": "startup"})
+    add(router, "/system/scheduler", name="later", **{"start-time": "04:00:00"})
+    got = dict((r["name"], (r.get("start-date"), r.get("start-time"))) for r in rows(router, "/system/scheduler"))
+    assert got == {"now": ("2026-01-01", "03:25:07"), "boot": (None, "startup"),
+                   "later": ("2026-01-01", "04:00:00")}
+
+
+# --- runtime properties do not survive a reboot ---------------------------------------------------
+def test_runtime_properties_the_fabric_writes_are_not_saved(router):
+    policy = add(router, IPSEC + "policy", **{"src-address": "10.0.0.0/24", "dst-address": "10.1.0.0/24"})
+    watch = add(router, "/tool/netwatch", host="198.51.100.2")
+    job = add(router, "/system/scheduler", name="j", interval="1m")
+    router.set_runtime_props(IPSEC + "policy", policy, {"ph2-state": "established", "ph2-count": "1",
+                                                        "active": "true"})
+    router.set_runtime_props("/tool/netwatch", watch, {"status": "up", "since": "2026-01-01 00:00:10",
+                                                       "done-tests": "3", "failed-tests": "1"})
+    router.set_runtime_props("/system/scheduler", job, {"run-count": "2", "next-run": "2026-01-01 00:03:00"})
+    snapshot = json.loads(json.dumps(router.snapshot()))
+    saved = dict((path, [i["props"] for i in items]) for path, items in snapshot["tables"].items())
+    for path, names in ((IPSEC + "policy", ("ph2-state", "ph2-count", "active")),
+                        ("/tool/netwatch", ("status", "since", "done-tests", "failed-tests")),
+                        ("/system/scheduler", ("run-count", "next-run"))):
+        assert not [p for p in saved[path] if any(n in p for n in names)], path
+    router.restore(snapshot)
+    (restored,) = rows(router, IPSEC + "policy", [".id=" + policy])
+    assert "ph2-state" not in restored and restored["active"] == "false"
+    (watched,) = rows(router, "/tool/netwatch")
+    assert watched["status"] == "unknown" and "since" not in watched and "done-tests" not in watched
+    assert "next-run" not in rows(router, "/system/scheduler")[0]

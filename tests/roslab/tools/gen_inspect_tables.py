@@ -47,11 +47,12 @@ MENUS = [
     "/interface/ipsec", "/interface/xfrm",
     "/ip/address", "/ip/route", "/ip/pool", "/tool/netwatch",
     "/system/scheduler", "/system/script", "/system/identity", "/system/resource", "/system/clock",
+    "/system/device-mode",
     "/log", "/certificate", "/file", "/user", "/ip/service",
 ]
 # commands whose arguments the store validates
 ARG_COMMANDS = ("add", "set", "unset", "reset", "move", "remove", "enable", "disable", "print", "get",
-                "export", "flush", "kill-connections")
+                "export", "flush", "kill-connections", "update")
 
 
 def node_at(tree, path):
