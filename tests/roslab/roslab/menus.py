@@ -64,6 +64,10 @@ FASTTRACK_COMMENT = "special dummy rule to show fasttrack counters"
 # the routers' calendar: lab time 0 is what /system/clock shows at factory state
 LAB_EPOCH = datetime.datetime(2026, 1, 1, 0, 0, 0)
 
+# /import arguments (every inspect tree 7.12.2..7.24; dry-run from the 7.16.1 tree)
+IMPORT_ARGS = ("file-name", "verbose", "from-line")
+IMPORT_DRY_RUN = "7.16.1"
+
 DEVICE_MODE = "/system/device-mode"
 # update arguments that are not feature switches
 DEVICE_MODE_NON_FEATURES = frozenset((
@@ -242,6 +246,8 @@ class Router(Store):
             return self._export(attributes)
         if path == IPSEC.rstrip("/") and verb == "export":
             return self._export(attributes, prefix=IPSEC)
+        if path == "" and verb == "import":
+            return self._import(attributes)
         if schema.routeros_has_path(command, self.version):
             # a menu named as a command (`/ip/ipsec/peer`): the verb is missing
             raise trap("no_such_command")
@@ -537,6 +543,35 @@ class Router(Store):
     def reset(self):
         self._install_factory()
         self._policies_dirty = True
+
+    # -- /import --------------------------------------------------------------------------------
+    def _import(self, attributes):
+        """``/import file-name=X``: the .rsc in ``/file`` runs through the lab's script importer.
+        Lines before a failing one stay applied (RouterOS imports line by line); ``dry-run`` (7.16+)
+        only parses. Success answers a bare ``!done`` (UNCONFIRMED: RouterOS's console says "Script
+        file loaded and executed successfully"; no API capture of the reply was found)."""
+        from roslab import script   # script sits above menus; imported when an import runs
+        tree = schema.version_key(schema.tree_version(self.version))
+        allowed = IMPORT_ARGS + (("dry-run",) if tree >= schema.version_key(IMPORT_DRY_RUN) else ())
+        for name in attributes:
+            if not name.startswith(".") and name not in allowed:
+                raise trap("unknown_parameter", name)
+        if "from-line" in attributes:
+            raise RosTrap(NOT_EMULATED % "/import from-line", 0)
+        name = attributes.get("file-name")
+        if not name:
+            raise trap("missing_args", "file-name")
+        row = next((i.props for i in self.table("/file").items if i.props.get("name") == name), None)
+        if row is None:
+            raise trap("import_no_such_file")
+        try:
+            if "dry-run" in attributes:
+                script.parse(row.get("contents", ""))
+            else:
+                script.import_rsc(self, row.get("contents", ""))
+        except script.ScriptError as exc:
+            raise trap("import_failed", "%s (line %s)" % (exc.reason, exc.line))
+        return Result()
 
     # -- /export --------------------------------------------------------------------------------
     def _export(self, attributes, prefix=None, only=None):

@@ -114,6 +114,12 @@ UNCONFIRMED_TEXTS = {
     # inspect gives the limit (log-prefix "max length 31" from 7.21); the refusal text is not captured
     "string_too_long": ("invalid value for argument %s", 1),
     # spec §1: count-only reply shape `=ret=N` is itself UNCONFIRMED (no text involved)
+    # `/import file-name=` naming no /file entry; a librouteros user saw "no such item" around an
+    # API import (luqasz/librouteros#228), not proven to be this case
+    "import_no_such_file": ("no such item", None),
+    # an /import that stops at a failing line: RouterOS's console reports the error and its line;
+    # the API trap's words are not captured (the lab sends "<reason> (line N)")
+    "import_failed": ("%s", None),
 }
 
 

@@ -529,7 +529,13 @@ class Interpreter:
         if menu == "/" and verb == "import":
             yield from self._import(rest, line, scope)
             return None
-        return self._menu_command(menu, verb, rest, line, scope)
+        # the command's own arguments ([find …] above all) run in the command's menu, as on
+        # RouterOS: `/ip firewall filter remove [find …]` finds filter rules from any context
+        saved, scope["context"] = scope["context"], path
+        try:
+            return self._menu_command(menu, verb, rest, line, scope)
+        finally:
+            scope["context"] = saved
 
     def _arguments(self, menu, verb, rest, line, scope):
         if verb in ("find", "print", "export"):

@@ -515,3 +515,33 @@ def test_runtime_properties_the_fabric_writes_are_not_saved(router):
     (watched,) = rows(router, "/tool/netwatch")
     assert watched["status"] == "unknown" and "since" not in watched and "done-tests" not in watched
     assert "next-run" not in rows(router, "/system/scheduler")[0]
+
+
+# --- /import over the API -----------------------------------------------------------------------------
+def test_import_runs_an_rsc_file_from_file(router):
+    text = ('/ip firewall address-list\nadd address=192.0.2.1 list=imported\n'
+            '/system scheduler add name=imported interval=1h\n')
+    add(router, "/file", name="cfg.rsc", contents=text)
+    assert run(router, "/import", **{"file-name": "cfg.rsc"}).done == {}
+    assert [r["address"] for r in rows(router, "/ip/firewall/address-list") if r["list"] == "imported"] == ["192.0.2.1"]
+    assert [r["name"] for r in rows(router, "/system/scheduler")] == ["imported"]
+
+
+def test_import_stops_at_the_failing_line_and_keeps_what_ran(router):
+    add(router, "/file", name="bad.rsc", contents='/ip firewall address-list add address=192.0.2.2 list=half\n'
+                                                   '/ip firewall address-list add address=192.0.2.2 list=half\n'
+                                                   '/ip firewall address-list add address=192.0.2.3 list=half\n')
+    err = trap_of(router, "/import", **{"file-name": "bad.rsc"})
+    assert "already have such entry" in err.message and "line 2" in err.message
+    assert [r["address"] for r in rows(router, "/ip/firewall/address-list") if r["list"] == "half"] == ["192.0.2.2"]
+
+
+def test_import_arguments_and_missing_file(router):
+    assert isinstance(trap_of(router, "/import", **{"file-name": "none.rsc"}), RosTrap)
+    assert trap_of(router, "/import").message == "missing value(s) of argument(s) file-name"
+    assert trap_of(router, "/import", **{"file-name": "x", "bogus": "1"}).message == "unknown parameter bogus"
+    add(router, "/file", name="dry.rsc", contents="/ip firewall address-list add address=192.0.2.9 list=dry\n")
+    run(router, "/import", **{"file-name": "dry.rsc", "dry-run": ""})
+    assert not [r for r in rows(router, "/ip/firewall/address-list") if r["list"] == "dry"]
+    old = build_router("old", version="7.12.2")
+    assert trap_of(old, "/import", **{"file-name": "x", "dry-run": ""}).message == "unknown parameter dry-run"

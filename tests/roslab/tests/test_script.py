@@ -107,6 +107,32 @@ def test_find_where_with_equality_regex_and_flags(router):
                             ("/ip/firewall/filter/remove", {".id": "*2,*3"})]
 
 
+def test_find_in_a_one_line_command_runs_in_that_commands_menu(router):
+    # RouterOS runs the [find] of `/ip firewall filter remove [find …]` in /ip firewall filter,
+    # whatever menu the script is in
+    router.tables["/ip/firewall/filter"] = [{".id": "*1", "comment": "x"}, {".id": "*2", "comment": "y"}]
+    router.tables["/ip/ipsec/peer"] = [{".id": "*3", "comment": "x"}]
+    router.tables["/system/scheduler"] = [{".id": "*4", "name": "job"}]
+    run_script(router, '/ip ipsec peer\n'
+                       '/ip firewall filter remove [find where comment="x"]\n'
+                       '/system scheduler remove [find name=job]\n'
+                       'disable [find comment=x]\n')
+    assert router.calls == [("/ip/firewall/filter/remove", {".id": "*1"}),
+                            ("/system/scheduler/remove", {".id": "*4"}),
+                            ("/ip/ipsec/peer/disable", {".id": "*3"})]
+
+
+def test_one_line_remove_with_find_on_a_lab_router():
+    build_router = pytest.importorskip("roslab.menus").build_router
+    lab_router = build_router("hub")
+    lab_router.execute("/ip/firewall/filter/add", {"chain": "input", "comment": "x"}, [])
+    lab_router.execute("/system/scheduler/add", {"name": "x", "interval": "1m"}, [])
+    run_script(lab_router, '/ip firewall filter remove [find where comment="x"]\n'
+                           '/system/scheduler/remove [find name=x]\n')
+    assert [r for r in lab_router.items("/ip/firewall/filter") if r.get("comment") == "x"] == []
+    assert lab_router.items("/system/scheduler") == []
+
+
 def test_set_by_print_number_and_by_name(router):
     router.tables["/ip/ipsec/peer"] = [{".id": "*A", "name": "x"}, {".id": "*B", "name": "y"}]
     run_script(router, "/ip ipsec peer\nset 1 passive=yes\nset x port=4500\n")
