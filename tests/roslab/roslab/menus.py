@@ -256,6 +256,12 @@ class Router(Store):
                 raise RosTrap(NOT_EMULATED % path, 0)
             raise trap("no_such_command_prefix")
         sch = self.schema(path)
+        if verb == "listen" and "print" in sch.commands:
+            # spec §1: an API-only command (no console inspect lists it) on every printable menu
+            for name in attributes:
+                if name not in (".proplist", "proplist"):
+                    raise trap("unknown_parameter", name.lstrip("."))
+            return Result(listen=path)
         if verb not in sch.commands and verb != "getall":
             raise trap("no_such_command")
         if verb == "export":

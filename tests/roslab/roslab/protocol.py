@@ -343,6 +343,7 @@ class ApiSession(asyncio.Protocol):
         self.closed = False
         self._queue = []          # requests waiting behind a delayed one, in order
         self._delayed = None      # (request, TimerHandle) of the command waiting out a delay
+        self._listens = []        # running `listen` commands (until /cancel or the connection ends)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -364,6 +365,9 @@ class ApiSession(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closed = True
         self.service.sessions.discard(self)
+        for listen in self._listens:
+            listen.stop()
+        self._listens = []
         if self._delayed is not None:
             self._delayed[1].cancel()
             self._delayed = None
@@ -449,6 +453,11 @@ class ApiSession(asyncio.Protocol):
             else:
                 keep.append(queued)
         self._queue = keep
+        for listen in list(self._listens):
+            if target is None or listen.tag == target:
+                listen.stop()
+                self._listens.remove(listen)
+                victims.append(listen)
         if target is not None and not victims:
             self._reply_unconfirmed("cancel_unknown_tag", request.tag)
             self._drain_queue()
@@ -519,6 +528,9 @@ class ApiSession(asyncio.Protocol):
             return
         if not send:
             return
+        if getattr(result, "listen", None):
+            self._listens.append(_Listen(self, router, result.listen, request))
+            return
         out = []
         for row in result.rows:
             words = ["!re"]
@@ -581,6 +593,61 @@ class ApiSession(asyncio.Protocol):
 
 def _discard(words, tag):
     return None
+
+
+class _Listen:
+    """One running ``listen`` (spec §1): after every change the router reports (``on_change``),
+    the menu is printed again and each added or changed row is sent as ``!re``; a row that went is
+    sent as ``!re =.id=*X =.dead=yes``. Nothing is sent for the rows that were already there. The
+    command ends only by ``/cancel`` (``!trap`` interrupted, then ``!done``) or with the
+    connection. Runtime values the fabric writes without a change notification (SA counters,
+    policy ph2-state) are not streamed."""
+
+    __slots__ = ("session", "router", "path", "tag", "queries", "proplist", "rows")
+
+    def __init__(self, session, router, path, request):
+        self.session = session
+        self.router = router
+        self.path = path
+        self.tag = request.tag
+        self.queries = list(request.queries)
+        proplist = request.attributes.get(".proplist", request.attributes.get("proplist"))
+        self.proplist = [p for p in proplist.split(",") if p] if proplist else None
+        self.rows = self._print()
+        router.on_change(self._changed)
+
+    def _print(self):
+        rows = {}
+        for row in self.router.execute(self.path + "/print", {}, self.queries).rows:
+            rows[row.get(".id", "")] = row
+        return rows
+
+    def stop(self):
+        off = getattr(self.router, "off_change", None)
+        if off is not None:
+            off(self._changed)
+
+    def _changed(self, router, path):
+        if self.session.closed:
+            self.stop()
+            return
+        try:
+            now = self._print()
+        except Exception:  # the menu went (reset to a version without it): nothing to stream
+            LOG.debug("%s: listen on %s could not print", router.name, self.path, exc_info=True)
+            return
+        out = []
+        for key, row in now.items():
+            if self.rows.get(key) != row:
+                if self.proplist is not None:
+                    row = dict((k, v) for k, v in row.items() if k in self.proplist)
+                out.append(["!re"] + ["=%s=%s" % (k, v) for k, v in row.items()])
+        for key in self.rows:
+            if key not in now:
+                out.append(["!re", "=.id=%s" % key, "=.dead=yes"])
+        self.rows = now
+        for words in out:
+            self.session._send(words, self.tag)
 
 
 # --------------------------------------------------------------------------------------------

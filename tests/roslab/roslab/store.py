@@ -16,10 +16,12 @@ from roslab.schema import trap
 class Result(object):
     """One reply: ``rows`` become ``!re``, ``done`` the ``!done`` attributes, ``empty`` a ``!empty``."""
 
-    def __init__(self, rows=None, done=None, empty=False):
+    def __init__(self, rows=None, done=None, empty=False, listen=None):
         self.rows = rows or []
         self.done = done or {}
         self.empty = empty
+        # a menu path: the command is `listen`, which the transport keeps open and streams
+        self.listen = listen
 
     def __repr__(self):
         return "Result(rows=%r, done=%r, empty=%r)" % (self.rows, self.done, self.empty)
@@ -225,6 +227,11 @@ class Store(object):
     def _changed(self, path):
         for callback in list(self._listeners):
             callback(self, path)
+
+    def off_change(self, callback):
+        """Stop calling a callback given to ``on_change`` (an API ``listen`` that ended)."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
 
     # -- print / get ---------------------------------------------------------------------------
     def print_rows(self, path, sch):

@@ -975,3 +975,37 @@ def test_getall_is_print(api):
     assert raw(api, "/ip/ipsec/proposal/getall", "?name=default") == \
         rows(api, "/ip/ipsec/proposal", "?name=default")
     assert raw(api, "/ip/ipsec/proposal/getall", "?name=default")[0]["name"] == "default"
+
+
+def test_listen_reports_removed_items_as_dead(versions, api):
+    name = unique("listen")
+    with versions.raw() as client:
+        client.send(ADDRESS_LIST + "/listen", ".tag=L")
+        item = add(api, ADDRESS_LIST, list=name, address="192.0.2.20")
+        api.path(ADDRESS_LIST).remove(item)
+        seen = []
+        while True:
+            sentence = client.read()
+            seen.append(sentence)
+            got = attrs(sentence)
+            if got.get(".id") == item and got.get(".dead") == "yes":
+                break
+        assert all(s[0] == "!re" and attrs(s).get(".tag") == "L" for s in seen)
+        client.send("/cancel", "=tag=L", ".tag=C")
+        replies = [client.read() for _ in range(3)]
+    trap = [r for r in replies if r[0] == "!trap"]
+    assert len(trap) == 1 and attrs(trap[0]) == {"category": "2", "message": "interrupted",
+                                                 ".tag": "L"}
+    assert ["!done", ".tag=L"] in replies and ["!done", ".tag=C"] in replies
+    assert replies.index(trap[0]) < replies.index(["!done", ".tag=L"])
+
+
+def test_cancel_interrupts_a_running_listen(versions):
+    # §1: /cancel =tag=T -> the cancelled command traps category 2 "interrupted", then !done;
+    # the cancel's own tag gets !done. listen is the API's standing long-running command.
+    with versions.raw() as client:
+        client.send(ADDRESS_LIST + "/listen", ".tag=L")
+        client.send("/cancel", "=tag=L", ".tag=C")
+        replies = [client.read() for _ in range(3)]
+    assert ["!trap", "=category=2", "=message=interrupted", ".tag=L"] in replies
+    assert ["!done", ".tag=L"] in replies and ["!done", ".tag=C"] in replies
