@@ -37,7 +37,14 @@ setup: $(STAMP)  ## create .venv, install pinned requirements, link the checkout
 	mkdir -p $(HOME)/.ansible/test/cache
 	cp tools/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
 
-demo: setup lab-up  ## set up, start a lab, run playbooks/site.yml against it, show the tunnels
+demo: setup  ## set up, start the lab (unless running), run playbooks/site.yml, wait for and show the tunnels
+	@# re-running the demo reuses a running lab; one without a fabric (an older roslab, --no-fabric)
+	@# would never negotiate, so it is refused rather than waited on
+	@if lab_status=$$($(BIN)/roslab status --state-dir $(LAB_STATE) 2>/dev/null); then \
+	  echo "demo: using the lab already running in $(LAB_STATE)"; \
+	  grep -q '^lab clock:' <<<"$$lab_status" || { echo "demo: the lab in $(LAB_STATE) runs without" \
+	    "a fabric, so tunnels cannot negotiate: run 'make lab-down' and then 'make demo'" >&2; exit 1; }; \
+	else $(MAKE) --no-print-directory lab-up; fi
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml -i $(LAB_STATE)/inventory.yml playbooks/site.yml
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml -i $(LAB_STATE)/inventory.yml playbooks/status.yml
 
@@ -88,7 +95,7 @@ docs: setup  ## generate reference docs from the schemas
 
 docs-lint: setup  ## antsibull-docs checks the collection's documentation; generated docs are current
 	$(BIN)/python tools/gen_intent_docs.py --check
-	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck $(COLLECTION_LINK)
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck --validate-collection-refs all $(COLLECTION_LINK)
 
 build: setup  ## ansible-galaxy collection build into build/
 	mkdir -p build && $(BIN)/ansible-galaxy collection build --force --output-path build .
