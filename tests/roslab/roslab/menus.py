@@ -253,7 +253,10 @@ class Router(Store):
             raise trap("no_such_command")
         if self.schema(path) is None or path not in schema.MENU_TABLES:
             if path != "" and schema.routeros_has_path(path, self.version):
-                raise RosTrap(NOT_EMULATED % path, 0)
+                # name what is missing: a menu the lab lacks (/tool/sniffer), or a command of a
+                # menu that only holds emulated submenus (/system/reboot: /system/scheduler is there)
+                container = any(menu.startswith(path + "/") for menu in schema.MENU_TABLES)
+                raise RosTrap(NOT_EMULATED % (command if container else path), 0)
             raise trap("no_such_command_prefix")
         sch = self.schema(path)
         if verb == "listen" and "print" in sch.commands:
@@ -368,6 +371,12 @@ class Router(Store):
                 props["start-time"] = now.strftime("%H:%M:%S")
             if "start-date" not in props and props["start-time"] != "startup":
                 props["start-date"] = now.strftime("%Y-%m-%d")
+        if path == IPSEC + "policy" and candidate.props.get("peer"):
+            # `::` is how a v7 export writes the unspecified SA ends of a policy with peer= (see
+            # _export_menu): importing it back sets nothing
+            for name in ("sa-src-address", "sa-dst-address"):
+                if candidate.props.get(name) == "::":
+                    del candidate.props[name]
         if path == IPSEC + "peer":
             props = candidate.props
             address = props.get("address")
@@ -656,6 +665,12 @@ class Router(Store):
                              "[ find name=%s ] " % item.props.get("name") if sch.key and not sch.singleton else "")
                     out.append("set " + where + " ".join(changes))
             else:
+                if path == IPSEC + "policy" and item.props.get("peer"):
+                    # spec §2/§6 [FIELD]: with peer= the legacy sa-* addresses read back as :: in
+                    # v7 exports (the peer supplies the SA ends); print leaves them out as unset
+                    for name in ("sa-src-address", "sa-dst-address"):
+                        if name not in item.props:
+                            changes.append("%s=::" % name)
                 out.append("add " + " ".join(sorted(changes)))
         return out
 

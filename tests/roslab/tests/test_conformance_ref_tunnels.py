@@ -334,3 +334,13 @@ def test_export_shows_action_accept_of_filter_rules(api):
     lines = [line for line in section(export_text(api), "/ip firewall filter") if comment in line]
     assert len(lines) == 1
     assert "action=accept" in lines[0].split()
+
+
+def test_policy_with_peer_exports_sa_addresses_as_unspecified(api):
+    # §2 (FIELD, ambiguous): "When peer= is used they [sa-src/sa-dst] read back as :: in v7 exports"
+    peer = unique("sa")
+    add(api, "/ip/ipsec/peer", name=peer, address="100.72.0.1/32")
+    add(api, "/ip/ipsec/policy", peer=peer, tunnel="yes",
+        **{"src-address": "10.74.0.0/24", "dst-address": "10.75.0.0/24"})
+    (line,) = [l for l in section(export_text(api), "/ip ipsec policy") if "peer=%s " % peer in l + " "]
+    assert "sa-dst-address=::" in line.split() and "sa-src-address=::" in line.split()

@@ -545,3 +545,18 @@ def test_import_arguments_and_missing_file(router):
     assert not [r for r in rows(router, "/ip/firewall/address-list") if r["list"] == "dry"]
     old = build_router("old", version="7.12.2")
     assert trap_of(old, "/import", **{"file-name": "x", "dry-run": ""}).message == "unknown parameter dry-run"
+
+
+@pytest.mark.parametrize("command,named", [
+    ("/system/reboot", "/system/reboot"),                   # a command of /system, whose submenus the lab has
+    ("/ip/firewall/connection/print", "/ip/firewall/connection"),   # a RouterOS menu the lab lacks
+    ("/tool/sniffer/quick", "/tool/sniffer"),
+])
+def test_routeros_menus_and_commands_the_lab_lacks_are_named(router, command, named):
+    err = trap_of(router, command)
+    assert (err.message, err.category) == ("roslab: %s is not emulated" % named, 0)
+
+
+def test_menus_routeros_does_not_have_are_no_such_command_prefix(router):
+    for command in ("/nosuch/print", "/interface/ipsec/add", "/ip/ipsec/remote-peers/print"):
+        assert (trap_of(router, command).message, trap_of(router, command).category) == ("no such command prefix", 0)
