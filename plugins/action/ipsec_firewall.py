@@ -24,10 +24,12 @@ from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils.engine_action 
 )
 
 
-def _intent_tunnels(task_vars):
+def _intent_tunnels(task_vars, templar):
     """This host's tunnels in ipsec_firewall's input form, from the inventory intent (or None)."""
-    raw = task_vars.get("ipsec_tunnels")
-    topologies = task_vars.get("ipsec_topologies")
+    # task_vars hold the intent as written: render it (a psk given as "{{ vault_... }}") as the
+    # phase roles' ipsec_plan filter receives it
+    raw = templar.template(task_vars.get("ipsec_tunnels"))
+    topologies = templar.template(task_vars.get("ipsec_topologies"))
     if raw is None and topologies is None:
         return None
     from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent
@@ -60,7 +62,7 @@ class ActionModule(ActionBase):
 
         try:
             if params.get("tunnels") is None and params["state"] in ("merged", "replaced", "overridden", "rendered"):
-                params["tunnels"] = _intent_tunnels(task_vars)
+                params["tunnels"] = _intent_tunnels(task_vars, self._templar)
             outcome = firewall_runner.run(params, connect, check_mode=self._task.check_mode, diff=self._task.diff)
         except EngineFailure as error:
             result.update(failed=True, msg=_masked(to_native(error), secrets))
