@@ -1,0 +1,124 @@
+"""The demo's playbooks (playbooks/site.yml, playbooks/status.yml with inventories/lab) against a lab
+of inventories/lab/topology.yml whose fabric negotiates in real time: every tunnel comes up and
+status.yml shows it; changing spoke2's suite changes only the hub and spoke2 and the tunnel comes
+back with the new algorithms; a cut link makes status.yml fail, naming the tunnel."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from engine_lab_helpers import ROOT
+
+LAB_INVENTORY = os.path.join(ROOT, "inventories", "lab")
+NEW_SUITE = "ikev2-aes256cbc-sha256-modp2048"
+
+
+@pytest.fixture(scope="module")
+def demo_lab(tmp_path_factory):
+    control = pytest.importorskip("roslab.control")
+    lab = control.Lab.from_topology(os.path.join(LAB_INVENTORY, "topology.yml"), base_port=0,
+                                    state_dir=str(tmp_path_factory.mktemp("demo-lab")), save_delay=0.05)
+    lab.start()
+    yield lab
+    lab.stop()
+
+
+def playbook(tmp_path, lab, name, *args):
+    (tmp_path / "ports.yml").write_text(lab.inventory_yaml())
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+               "-i", os.path.join(LAB_INVENTORY, "hosts.yml"), "-i", str(tmp_path / "ports.yml"),
+               os.path.join(ROOT, "playbooks", name)] + list(args)
+    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                          check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def recap(output):
+    """{host: {ok:, changed:, failed:}} from the PLAY RECAP lines."""
+    stats = {}
+    for line in output.split("PLAY RECAP", 1)[1].splitlines():
+        if ":" in line and "ok=" in line:
+            host, counters = line.split(":", 1)
+            stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
+    return stats
+
+
+def table(output):
+    """{(router, remote): {state, sas, algorithms}} from status.yml's table."""
+    rows = {}
+    for line in output.splitlines():
+        match = re.match(r"^\s+(hub|spoke\d)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+/\d+)\s+(.+?)\s*$", line)
+        if match:
+            router, _peer, remote, state, _uptime, sas, algorithms = match.groups()
+            rows[(router, remote)] = {"state": state, "sas": sas, "algorithms": algorithms}
+    return rows
+
+
+def suite_change_vars(tmp_path):
+    """spoke2 leaves the lab topology for a hand-written tunnel of the same name with NEW_SUITE."""
+    with open(os.path.join(LAB_INVENTORY, "group_vars", "all", "ipsec.yml")) as handle:
+        topology = yaml.safe_load(handle)["ipsec_topologies"][0]
+    tunnel = {k: v for k, v in topology.items()
+              if k not in ("name", "type", "hub", "spokes", "hub_endpoint", "spoke_endpoint")}
+    tunnel.update(name="%s-%s-spoke2" % (topology["name"], topology["hub"]), a=topology["hub"], b="spoke2",
+                  suite=NEW_SUITE, auth={"psk": "{{ hostvars['spoke2'].%s }}" % topology["auth"]["psk_var"]})
+    kept = dict(topology, spokes="suite_kept_spokes")
+    (tmp_path / "kept.yml").write_text(yaml.safe_dump({"all": {"children": {"suite_kept_spokes": {
+        "hosts": {"spoke1": None}}}}}))
+    (tmp_path / "suite.yml").write_text(yaml.safe_dump({"ipsec_topologies": [kept], "ipsec_tunnels": [tunnel]}))
+    return ["-i", str(tmp_path / "kept.yml"), "-e", "@" + str(tmp_path / "suite.yml")]
+
+
+def test_demo_tunnels_up_suite_change_and_a_cut_link(demo_lab, tmp_path):
+    code, output = playbook(tmp_path, demo_lab, "site.yml")
+    assert code == 0, output
+    code, output = playbook(tmp_path, demo_lab, "status.yml")
+    assert code == 0, output
+    rows = table(output)
+    assert sorted(rows) == [("hub", "198.51.100.11"), ("hub", "198.51.100.12"),
+                            ("spoke1", "198.51.100.1"), ("spoke2", "198.51.100.1")], output
+    assert {r["state"] for r in rows.values()} == {"established"}
+    assert {r["sas"] for r in rows.values()} == {"1/1"}
+    assert {r["algorithms"] for r in rows.values()} == {"aes-gcm 256, auth none"}
+
+    # one tunnel's suite changes: only its two routers report changes
+    change = suite_change_vars(tmp_path)
+    code, output = playbook(tmp_path, demo_lab, "site.yml", *change)
+    assert code == 0, output
+    stats = recap(output)
+    assert stats["spoke1"]["changed"] == 0, output
+    assert stats["hub"]["changed"] > 0 and stats["spoke2"]["changed"] > 0, output
+    code, output = playbook(tmp_path, demo_lab, "site.yml", *change)
+    assert code == 0 and all(s["changed"] == 0 for s in recap(output).values()), output
+
+    code, output = playbook(tmp_path, demo_lab, "status.yml", *change)
+    assert code == 0, output
+    rows = table(output)
+    assert rows[("hub", "198.51.100.12")]["algorithms"] == "aes-cbc 256, auth sha256", output
+    assert rows[("spoke2", "198.51.100.1")]["algorithms"] == "aes-cbc 256, auth sha256", output
+    assert rows[("hub", "198.51.100.11")]["algorithms"] == "aes-gcm 256, auth none", output
+    assert rows[("spoke1", "198.51.100.1")]["algorithms"] == "aes-gcm 256, auth none", output
+
+    # spoke2's link is cut and DPD gives up: status.yml shows it and fails, naming the tunnel
+    demo_lab.link_down("hub:ether1", "spoke2:ether1")
+    demo_lab.advance("15m")
+    code, output = playbook(tmp_path, demo_lab, "status.yml", "-e", "ipsec_status_retries=1",
+                            "-e", "ipsec_status_delay=0", *change)
+    assert code != 0, output
+    rows = table(output)
+    assert rows[("hub", "198.51.100.12")]["state"] != "established", output
+    assert rows[("hub", "198.51.100.12")]["sas"] == "0/0", output
+    assert rows[("spoke1", "198.51.100.1")]["state"] == "established", output
+    assert "hub: IKE not established with 198.51.100.12" in output
+    assert stats_failed(output) == {"hub": 1, "spoke1": 0, "spoke2": 1}, output
+
+
+def stats_failed(output):
+    return {host: s["failed"] for host, s in recap(output).items()}
