@@ -58,18 +58,27 @@ def _replace_placeholder(value):
     return value
 
 
-class EngineAction(ActionBase):
-    """Base of the ipsec_phase1/ipsec_phase2 action plugins; subclasses set SECTIONS."""
+class ControllerAction(ActionBase):
+    """Runs one of the collection's engines inside the worker: validates the task's arguments like
+    AnsibleModule would, connects with community.routeros's public helpers and masks every no_log
+    value in whatever comes back. Subclasses give the argument spec and the engine call."""
 
-    SECTIONS = ()
     TRANSFERS_FILES = False
     _requires_connection = False
+
+    def argument_spec(self):
+        raise NotImplementedError
+
+    def run_engine(self, params, connect, task_vars):
+        """Return the engine's outcome (a dict) for validated ``params``; ``connect()`` logs in."""
+        raise NotImplementedError
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
         self._supports_async = False
-        result = super(EngineAction, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(engine_argument_spec(self.SECTIONS)).validate(self._task.args)
+        result = super(ControllerAction, self).run(tmp, task_vars)
+        validation = ArgumentSpecValidator(self.argument_spec()).validate(self._task.args)
+        # ansible-core keeps the values of no_log options here; AnsibleModule masks with the same set
         secrets = set(validation._no_log_values)
         if validation.error_messages:
             result.update(failed=True, msg=_masked("; ".join(validation.error_messages), secrets))
@@ -82,14 +91,29 @@ class EngineAction(ActionBase):
             return create_api(module)
 
         try:
-            outcome = run_engine(params, self.SECTIONS, connect, check_mode=self._task.check_mode,
-                                 diff=self._task.diff)
+            outcome = self.run_engine(params, connect, task_vars or {})
         except EngineFailure as error:
             result.update(failed=True, msg=_masked(to_native(error), secrets))
             result.update(_masked(error.details, secrets))
             return result
-        except Exception as error:  # ReconcileError, a trap or a lost connection while reading
+        except Exception as error:  # engine refusals, a trap or a lost connection
             result.update(failed=True, msg=_masked(to_native(error), secrets))
             return result
+        warnings = outcome.pop("warnings", [])
+        if warnings:
+            result["warnings"] = list(result.get("warnings") or []) + warnings
         result.update(_masked(outcome, secrets))
         return result
+
+
+class EngineAction(ControllerAction):
+    """Base of the ipsec_phase1/ipsec_phase2 action plugins; subclasses set SECTIONS."""
+
+    SECTIONS = ()
+
+    def argument_spec(self):
+        return engine_argument_spec(self.SECTIONS)
+
+    def run_engine(self, params, connect, task_vars):
+        return run_engine(params, self.SECTIONS, connect, check_mode=self._task.check_mode,
+                          diff=self._task.diff)
