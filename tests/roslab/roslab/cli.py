@@ -6,12 +6,14 @@
     roslab router down|up|reboot|reset ROUTER
     roslab clock show | clock advance DURATION        (90s, 2m, 1h30m, 00:05:00)
     roslab link down|up ROUTER:IF [ROUTER:IF]
+    roslab trace ROUTER SRC DST [--protocol tcp --port 443 --state established] [--json]
 
 The daemon is this same program (``roslab daemon ...``) started detached; every other command talks
 to it through the control socket in the state dir (default ``.lab/`` in the current directory).
 """
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -100,6 +102,17 @@ def build_parser():
     link.add_argument("ends", nargs="+", metavar="ROUTER:IF",
                       help="one end (every link of that interface) or both ends of a link")
     _add_state_dir(link)
+
+    trace = sub.add_parser("trace", help="how a router's firewall, srcnat and IPsec policies treat a packet")
+    trace.add_argument("router", help="the router the packet enters (or sends it, from its own address)")
+    trace.add_argument("src")
+    trace.add_argument("dst")
+    trace.add_argument("--protocol", default="tcp", help="name or number (default tcp)")
+    trace.add_argument("--port", type=int, help="destination port (tcp/udp)")
+    trace.add_argument("--state", default="new", choices=("new", "established", "related", "invalid"),
+                       help="connection state of the packet (default new)")
+    trace.add_argument("--json", action="store_true", help="print the trace as JSON")
+    _add_state_dir(trace)
     return parser
 
 
@@ -334,8 +347,21 @@ def cmd_router(args):
     return 0
 
 
+def cmd_trace(args):
+    client = control.ControlClient(args.state_dir)
+    result = client.call("trace", router=args.router, src=args.src, dst=args.dst, protocol=args.protocol,
+                         port=args.port, state=args.state)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        from roslab.trace import format_trace
+        print(format_trace(result))
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "daemon": cmd_daemon, "down": cmd_down, "status": cmd_status,
-            "fault": cmd_fault, "router": cmd_router, "clock": cmd_clock, "link": cmd_link}
+            "fault": cmd_fault, "router": cmd_router, "clock": cmd_clock, "link": cmd_link,
+            "trace": cmd_trace}
 
 
 def main(argv=None):

@@ -139,7 +139,7 @@ class Lab:
 
     RPC_OPS = ("ping", "status", "stop", "fault_drop", "fault_delay", "fault_clear",
                "router_down", "router_up", "reboot", "reset", "clock", "advance",
-               "link_down", "link_up")
+               "link_down", "link_up", "trace")
 
     def __init__(self, specs, links=(), state_dir=None, host="127.0.0.1", router_factory=None,
                  api_ssl=True, save_delay=0.2, topology=None, fabric=True, speed=1.0,
@@ -698,6 +698,10 @@ class Lab:
             fabric = self._need_fabric()
             getattr(fabric, op)(args["a"], args.get("b"))
             return {"down_links": sorted("%s:%s-%s:%s" % (a + b) for a, b in fabric.down_links)}
+        if op == "trace":
+            return self._need_fabric().trace(args["router"], args["src"], args["dst"],
+                                             args.get("protocol") or "tcp", args.get("port"),
+                                             args.get("state") or "new")
         name = args.get("router")
         if op == "fault_drop":
             self.fault_drop_after(name, args["n"], "before" if args.get("before") else "after")

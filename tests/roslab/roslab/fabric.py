@@ -38,6 +38,7 @@ from roslab.fabric_services import SCHEDULER_STARTUP_DELAY, ServicesMixin  # noq
 from roslab.firewall_eval import LimitState, Packet
 from roslab.ike import truthy
 from roslab.script import Interpreter, ScriptError
+from roslab.trace import TraceMixin
 
 LOG = logging.getLogger("roslab.fabric")
 
@@ -86,7 +87,7 @@ class Delivery:
         return "Delivery(ok=%r, reason=%r, rule=%r)" % (self.ok, self.reason, self.rule)
 
 
-class Fabric(IpsecMixin, ServicesMixin):
+class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
     """The lab network over ``routers`` (name -> Router) joined by ``links`` ([a_if, b_if] pairs,
     each ``"router:interface"``)."""
 
