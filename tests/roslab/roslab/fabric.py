@@ -7,7 +7,8 @@ for real time: ``fabric.tick(seconds)`` moves the lab clock and runs everything 
 
 The IPsec engine is in ``roslab.fabric_ipsec`` and netwatch/VRRP/scheduler in
 ``roslab.fabric_services`` (mixins of ``Fabric``); the rules of negotiation in ``roslab.ike`` and of
-firewall evaluation in ``roslab.firewall_eval``.
+firewall evaluation in ``roslab.firewall_eval``; ``fabric.trace`` (one packet through a router's
+raw, filter, srcnat and IPsec policies) in ``roslab.trace``.
 
 Call it from the lab loop (``lab.call(fabric.tick, 30)``) when API clients may be connected: routers
 are not thread-safe.

@@ -18,7 +18,8 @@ RouterOS facts it follows (reference §3, MikroTik manual "Packet Flow in Router
 * FastTrack: an established/related packet accepted by a ``fasttrack-connection`` rule bypasses the
   IPsec policies and leaves in clear (the manual's "random packet drops" symptom);
 * the router's own packets take raw output, filter output, srcnat; packets to the router's own
-  addresses take raw prerouting and filter input.
+  addresses take raw prerouting and filter input;
+* a packet that arrived decrypted from an SA matches ``ipsec-policy=in,ipsec``.
 
 Lab simplifications: mangle and dstnat do not change packets and are not traced; lab topologies
 usually have no default route, so a destination that is neither connected nor statically routed is
@@ -49,7 +50,9 @@ class TraceMixin:
 
         ``state`` is the connection state of the packet (``new``, ``established``, ``related``,
         ``invalid``); raw ``notrack`` turns it into ``untracked``. Returns a JSON-able dict:
-        ``path`` (forward, output, input), ``route``, ``chains`` (one entry per chain met: table,
+        ``path`` (forward, output, input), ``arrived`` (``via`` interface, local or ipsec: a source
+        inside a tunnel's remote selector came decrypted from its SA, ``ipsec-policy=in,ipsec``),
+        ``route``, ``chains`` (one entry per chain met: table,
         chain, action, rule id and comment, rules skipped), ``connection_state``, ``fasttracked``,
         ``src_after_nat``, ``nat`` (the rewriting action or None), ``ipsec`` (policy and SA, or
         None) and ``result``: ``encrypted``, ``clear``, ``local`` (delivered to the router),
@@ -72,11 +75,20 @@ class TraceMixin:
         own = {str(iface.ip) for iface, _if, _parent in self._addresses(name)}
         path = "output" if src in own else "input" if dst in own else "forward"
         out = {"router": name, "protocol": protocol, "src": src, "dst": dst, "src_port": src_port,
-               "dst_port": dst_port, "state": state, "path": path, "route": None, "chains": [],
+               "dst_port": dst_port, "state": state, "path": path, "arrived": None, "route": None,
+               "chains": [],
                "connection_state": state, "fasttracked": False, "src_after_nat": src, "nat": None,
                "ipsec": None, "result": None, "reason": ""}
 
         in_interface = None if path == "output" else self._trace_in_interface(name, src)
+        # a source behind no interface of ROUTER but inside a tunnel's remote selector arrived
+        # decrypted from that tunnel's SA (ipsec-policy=in,ipsec), on the SA's interface
+        inbound = self._trace_inbound(name, src, dst) if path != "output" and in_interface is None else None
+        if inbound is not None:
+            in_interface = self._interface_towards(name, inbound["sa"]["dst"].split(":")[0])
+            out["arrived"] = dict(inbound, via="ipsec", interface=in_interface)
+        else:
+            out["arrived"] = {"via": "local" if path == "output" else "interface", "interface": in_interface}
         policy_pre = self._trace_policy(name, src, dst, str_protocol, src_port, dst_port)
         ipsec_out = policy_pre is not None and policy_pre.get("action") == "encrypt"
         out_interface = None
@@ -95,7 +107,8 @@ class TraceMixin:
         def packet(connection_state):
             return Packet(protocol=protocol, src_address=src, dst_address=dst, src_port=src_port,
                           dst_port=dst_port, in_interface=in_interface, out_interface=out_interface,
-                          connection_state=connection_state, ipsec_out=ipsec_out and path != "input",
+                          connection_state=connection_state, ipsec_in=inbound is not None,
+                          ipsec_out=ipsec_out and path != "input",
                           time=self.clock.now,
                           tcp_flags="syn" if str_protocol in ("tcp", "6") and connection_state == "new" else "",
                           src_address_type="local" if path == "output" else "unicast",
@@ -256,26 +269,42 @@ class TraceMixin:
             return row
         return None
 
-    def _trace_sa(self, name, policy, src, dst):
-        """The outbound SA of the child negotiated for ``policy``, as installed-sa shows it."""
+    def _trace_sa(self, name, policy, src, dst, inbound=False):
+        """The outbound (or inbound) SA of the child negotiated for ``policy``, as installed-sa shows it."""
         for sa in self.sas:
             if name not in (sa.i_router, sa.r_router) or not all(sa.alive.values()):
                 continue
             for policy_id, child in sa.children.items():
                 own = policy_id if name == sa.i_router else child.r_policy_id
                 if own == policy.get(".id"):
-                    return self._trace_sa_info(name, sa, child)
+                    return self._trace_sa_info(name, sa, child, inbound)
         sa, child, _own = self._child_for(name, src, dst)     # a responder's template-generated policy
         if child is not None and sa.peer_name(name) == policy.get("peer"):
-            return self._trace_sa_info(name, sa, child)
+            return self._trace_sa_info(name, sa, child, inbound)
+        return None
+
+    def _trace_inbound(self, name, src, dst):
+        """The policy and inbound SA a decrypted ``src`` -> ``dst`` packet came through, or None."""
+        for policy in self._side(name).policies():
+            row = dict(POLICY_DEFAULTS, **policy)
+            if truthy(row["template"]) or row["action"] != "encrypt" or \
+                    not (firewall_eval.address_in(row.get("dst-address", "0.0.0.0/0"), src)
+                         and firewall_eval.address_in(row.get("src-address", "0.0.0.0/0"), dst)):
+                continue
+            sa = self._trace_sa(name, row, dst, src, inbound=True)
+            if sa is not None:
+                return {"policy": row.get(".id"), "comment": row.get("comment"), "sa": sa}
         return None
 
     @staticmethod
-    def _trace_sa_info(name, sa, child):
+    def _trace_sa_info(name, sa, child, inbound=False):
         outbound = child.spi_r if sa.side(name) == "i" else child.spi_i
+        incoming = child.spi_i if sa.side(name) == "i" else child.spi_r
         suffix = ":4500" if sa.natt else ""
-        return {"src": sa.address(name) + suffix, "dst": sa.address(sa.other(name)) + suffix,
-                "spi": outbound, "peer": sa.peer_name(name), "natt": bool(sa.natt)}
+        me, other = sa.address(name) + suffix, sa.address(sa.other(name)) + suffix
+        src, dst = (other, me) if inbound else (me, other)
+        return {"src": src, "dst": dst, "spi": incoming if inbound else outbound, "peer": sa.peer_name(name),
+                "natt": bool(sa.natt)}
 
     def _trace_rewrite(self, name, rule, src, out_interface):
         """The source after a srcnat action: masquerade takes the out-interface's address."""
@@ -315,6 +344,11 @@ def format_trace(result):
     if route.get("out_interface"):
         head += ", out %s (%s)" % (route["out_interface"], route["via"])
     lines = [head]
+    arrived = result.get("arrived") or {}
+    if arrived.get("via") == "ipsec":
+        lines.append("  arrived          decrypted by SA %s -> %s spi=%s (policy %s %s)" % (
+            arrived["sa"]["src"], arrived["sa"]["dst"], arrived["sa"]["spi"], arrived["policy"],
+            arrived["comment"] or ""))
     for entry in result["chains"]:
         label = "%s %s" % (entry["table"], entry["chain"])
         lines.append("  %-16s %-22s %-5s %s" % (label, entry["action"], entry["rule"] or "-",

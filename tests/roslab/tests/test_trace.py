@@ -201,3 +201,20 @@ def test_unknown_state_or_unreachable_destination(net):
     with pytest.raises(ValueError):
         lan_to_lan(fabric, state="bogus")
     assert fabric.trace("hub", HUB_HOST, "192.0.2.9", "udp", 53)["result"] == "unreachable"
+
+
+def test_traffic_from_the_remote_lan_arrives_decrypted_and_goes_to_the_lan_in_clear(net):
+    fabric, hub, _spoke, policies = net
+    add(hub, "nat", DEFCONF_MASQUERADE)
+    result = fabric.trace("hub", SPOKE_HOST, HUB_HOST, "tcp", 22)
+    inbound = next(sa for sa in hub.items("/ip/ipsec/installed-sa") if sa["dst-address"] == HUB_WAN)
+    assert result["arrived"]["via"] == "ipsec" and result["arrived"]["interface"] == "ether1"
+    assert result["arrived"]["policy"] == policies["hub"]
+    assert result["arrived"]["sa"]["spi"] == inbound["spi"] and result["arrived"]["sa"]["src"] == SPOKE_WAN
+    assert chain_of(result, "filter", "forward")["comment"] == "defconf: accept in ipsec policy"
+    # out of the LAN interface: no masquerade (out-interface-list=WAN), no policy, in clear
+    assert (result["route"]["out_interface"], result["src_after_nat"], result["result"]) == \
+        ("ether2", SPOKE_HOST, "clear")
+    assert "decrypted by SA %s -> %s" % (SPOKE_WAN, HUB_WAN) in format_trace(result)
+    # a host on the hub's own LAN did not come through the tunnel
+    assert lan_to_lan(fabric)["arrived"] == {"via": "interface", "interface": "ether2"}
