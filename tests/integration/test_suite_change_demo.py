@@ -122,3 +122,50 @@ def test_demo_tunnels_up_suite_change_and_a_cut_link(demo_lab, tmp_path):
 
 def stats_failed(output):
     return {host: s["failed"] for host, s in recap(output).items()}
+
+
+def owned_and_foreign(lab, router, menus=("/ip/ipsec/peer", "/ip/ipsec/identity", "/ip/ipsec/policy",
+                                          "/ip/ipsec/proposal", "/ip/ipsec/profile")):
+    """{menu: (owned labels, foreign rows)} as the router holds them."""
+    out = {}
+    for menu in menus:
+        rows = lab.call(lambda m=menu: [dict(r) for r in lab.router(router).items(m)])
+        owned = sorted(r.get("name") or r.get("comment") for r in rows
+                       if (r.get("comment") or "").startswith("ipsecfleet:")
+                       or (r.get("name") or "").startswith("ipsecfleet-"))
+        foreign = [r for r in rows if (r.get("name") or r.get("comment") or "") not in owned]
+        out[menu] = (owned, foreign)
+    return out
+
+
+def test_a_spoke_removed_from_the_intent_loses_its_tunnel_on_both_ends(demo_lab, tmp_path):
+    """The roles default to state overridden: what the intent no longer derives is removed from the
+    routers (the hub's tunnel to spoke2, and spoke2's own objects), and nothing the collection does
+    not own is touched."""
+    code, output = playbook(tmp_path, demo_lab, "site.yml")
+    assert code == 0, output
+    # an operator's own peer on the hub must survive
+    demo_lab.call(lambda: demo_lab.router("hub").execute(
+        "/ip/ipsec/peer/add", {"name": "by-hand", "address": "192.0.2.99/32", "comment": "added by hand"}, []))
+    before = owned_and_foreign(demo_lab, "hub")
+    assert any("spoke2" in label for label in before["/ip/ipsec/peer"][0]), before
+
+    # spoke2 leaves the topology's group; the play still targets spoke2 (it is in the inventory)
+    (tmp_path / "without.yml").write_text(yaml.safe_dump({"all": {"children": {"only_spoke1": {
+        "hosts": {"spoke1": None}}}}}))
+    with open(os.path.join(LAB_INVENTORY, "group_vars", "all", "ipsec.yml")) as handle:
+        topology = yaml.safe_load(handle)["ipsec_topologies"][0]
+    (tmp_path / "intent.yml").write_text(yaml.safe_dump({"ipsec_topologies": [dict(topology, spokes="only_spoke1")]}))
+    change = ["-i", str(tmp_path / "without.yml"), "-e", "@" + str(tmp_path / "intent.yml")]
+    code, output = playbook(tmp_path, demo_lab, "site.yml", *change)
+    assert code == 0, output
+
+    after = owned_and_foreign(demo_lab, "hub")
+    for menu in ("/ip/ipsec/peer", "/ip/ipsec/identity", "/ip/ipsec/policy"):
+        assert not any("spoke2" in label for label in after[menu][0]), (menu, after[menu])
+        assert any("spoke1" in label for label in after[menu][0]), (menu, after[menu])
+        assert after[menu][1] == before[menu][1], menu   # foreign rows byte-for-byte the same
+    spoke2 = owned_and_foreign(demo_lab, "spoke2")
+    assert all(owned == [] for owned, _foreign in spoke2.values()), spoke2
+    code, output = playbook(tmp_path, demo_lab, "site.yml", *change)
+    assert code == 0 and all(s["changed"] == 0 for s in recap(output).values()), output
