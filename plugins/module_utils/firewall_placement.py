@@ -77,7 +77,7 @@ def is_foreign(menu, row):
     return not reconcile.is_dynamic(row) and menu_table.owner_key(menu, row) is None
 
 
-def _is_ours(menu, row):
+def is_ours(menu, row):
     """Owned by this module: ``ipsecfleet:fw-...`` (other roles' ipsecfleet items are left alone)."""
     return reconcile.row_is_owned(menu, row) and menu_table.owner_key(menu, row).startswith(KEY_PREFIX)
 
@@ -129,11 +129,11 @@ def misplaced(block, rows, keys):
     return wrong
 
 
-def _block_order(section_items, blocks_of):
+def _block_order(menu, section_items, blocks_of):
     """Block names in the order their first item appears."""
     order = []
     for item in section_items:
-        name = blocks_of.get(reconcile.menu_table.owner_key(menu_table.MENUS_BY_SECTION["filter"], item))
+        name = blocks_of.get(menu_table.owner_key(menu, item))
         if name and name not in order:
             order.append(name)
     return order
@@ -148,22 +148,18 @@ def plan_menu(section, rows, items, blocks_of, state):
     """
     menu = menu_table.MENUS_BY_SECTION[section]
     if state == "deleted":
-        removals = [reconcile.Operation("remove", menu, menu_table.owner_key(menu, row), target=row[".id"],
-                                        selector=reconcile._selector(menu, row))
-                    for row in rows if _is_ours(menu, row)]
+        removals = [reconcile.removal(menu, row) for row in rows if is_ours(menu, row)]
         return [], removals
     item_state = "merged" if state == "merged" else "replaced"
     if not menu.ordered:
         # items other ipsecfleet roles own in the same menu are not this module's to remove
-        visible = [row for row in rows if _is_ours(menu, row) or not reconcile.row_is_owned(menu, row)]
+        visible = [row for row in rows if is_ours(menu, row) or not reconcile.row_is_owned(menu, row)]
         plan = reconcile.plan_changes(menu, visible, items, "overridden" if state == "overridden" else item_state)
         removals = list(plan.removals)
         if state != "overridden":
             # the peers' list is a security control: a peer no longer derived loses access in every state
             wanted = set(menu_table.owner_key(menu, item) for item in items)
-            removals += [reconcile.Operation("remove", menu, menu_table.owner_key(menu, row), target=row[".id"],
-                                             selector=reconcile._selector(menu, row))
-                         for row in visible if _is_ours(menu, row)
+            removals += [reconcile.removal(menu, row) for row in visible if is_ours(menu, row)
                          and menu_table.owner_key(menu, row).startswith(PEER_KEY_PREFIX)
                          and menu_table.owner_key(menu, row) not in wanted]
         return plan.operations, removals
@@ -181,7 +177,7 @@ def plan_menu(section, rows, items, blocks_of, state):
                                  % (section, key, item.get("chain"), name, BLOCKS[name].chain))
         by_block.setdefault(name, []).append(item)
 
-    for name in _block_order(items, blocks_of):
+    for name in _block_order(menu, items, blocks_of):
         block = BLOCKS[name]
         block_items = by_block[name]
         keys = set(menu_table.owner_key(menu, item) for item in block_items)
@@ -189,7 +185,7 @@ def plan_menu(section, rows, items, blocks_of, state):
         for row in misplaced(block, working, keys):
             destination = anchor_id(block, working)
             op = reconcile.Operation("move", menu, menu_table.owner_key(menu, row), target=row[".id"],
-                                     before=destination, selector=reconcile._selector(menu, row),
+                                     before=destination, selector=reconcile.selector(menu, row),
                                      before_selector=destination)
             operations.append(op)
             working = simulate(menu, working, [op])
@@ -204,12 +200,11 @@ def plan_menu(section, rows, items, blocks_of, state):
     wanted = set(menu_table.owner_key(menu, item) for item in items)
     seen = set()
     for row in rows:
-        if not _is_ours(menu, row):
+        if not is_ours(menu, row):
             continue
         key = menu_table.owner_key(menu, row)
         if key in seen or (state == "overridden" and key not in wanted):
-            removals.append(reconcile.Operation("remove", menu, key, target=row[".id"],
-                                                selector=reconcile._selector(menu, row)))
+            removals.append(reconcile.removal(menu, row))
         seen.add(key)
     return operations, removals
 
@@ -269,19 +264,22 @@ def violations(rows, blocks_of):
 FIREWALL_PATHS = tuple(path for path in menu_table.APPLY_ORDER if path.startswith("/ip/firewall/"))
 
 
-def plan_all(rows_by_path, sections, blocks_of, state):
-    """Operations for every firewall menu, in execution order: adds/sets/moves following
-    menus.APPLY_ORDER (address lists before the rules naming them), then removals in reverse order
-    (add-before-remove: no moment without the rules). ``sections``: plan section -> items."""
-    operations = []
-    removals = []
+def plan_all(rows_by_path, sections, blocks_of, state, session=None):
+    """Operations for every firewall menu, in the engine's execution order
+    (``reconcile.ordered_operations``): values RouterOS keeps unique checked before any write, then
+    adds/sets/moves following menus.APPLY_ORDER (address lists before the rules naming them), then
+    removals in reverse order (add-before-remove: no moment without the rules). ``sections``: plan
+    section -> items. ``session`` reads menus outside the firewall that reference a removed item
+    (none do today). Raises reconcile.ReconcileError when no safe order exists."""
+    plans = []
     for path in FIREWALL_PATHS:
         menu = menu_table.MENUS[path]
-        ops, gone = plan_menu(menu.section, rows_by_path.get(path) or [], sections.get(menu.section) or [],
-                              blocks_of, state)
-        operations.extend(ops)
-        removals = gone + removals
-    return operations + removals
+        menu_plan = reconcile.MenuPlan(menu)
+        menu_plan.rows = list(rows_by_path.get(path) or [])
+        menu_plan.operations, menu_plan.removals = plan_menu(
+            menu.section, menu_plan.rows, sections.get(menu.section) or [], blocks_of, state)
+        plans.append(menu_plan)
+    return reconcile.ordered_operations(session, plans)[1]
 
 
 def final_rows(rows_by_path, operations):

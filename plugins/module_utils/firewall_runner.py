@@ -100,7 +100,7 @@ def _owned_items(rows_by_path):
     for path in placement.FIREWALL_PATHS:
         menu = menu_table.MENUS[path]
         result[menu.section] = [reconcile.to_module_item(menu, row) for row in rows_by_path.get(path) or []
-                                if placement._is_ours(menu, row)]
+                                if placement.is_ours(menu, row)]
     return result
 
 
@@ -127,7 +127,7 @@ def run(params, connect, check_mode=False, diff=False, now=time.time):
             result["gathered"] = _owned_items(rows)
             return result
         try:
-            operations = placement.plan_all(rows, plan.sections, plan.blocks, state)
+            operations = placement.plan_all(rows, plan.sections, plan.blocks, state, session)
         except (placement.PlacementError, reconcile.ReconcileError) as error:
             raise FirewallError(str(error))
         final = placement.final_rows(rows, operations)
@@ -157,16 +157,14 @@ def run(params, connect, check_mode=False, diff=False, now=time.time):
             lockout.arm(session.api, lockout.revert_script(rows), timeout)
             revert_at = _clock(now() + timeout)
             result["revert_armed_until"] = revert_at
-        new_ids = {}
-        for op in operations:
-            try:
-                reconcile._execute(session, op, new_ids)
-            except Exception as error:  # a trap or a lost connection
-                message = "%s failed after %d write(s): %s" % (op.command(), session.writes, error)
-                if revert_at:
-                    message += ("; the commit-confirm stays armed: the router will restore the previous "
-                                "managed firewall rules at about %s" % revert_at)
-                raise FirewallError(message)
+        try:
+            reconcile.execute(session, operations)
+        except reconcile.ReconcileError as error:  # a trap or a lost connection
+            message = str(error)
+            if revert_at:
+                message += ("; the commit-confirm stays armed: the router will restore the previous "
+                            "managed firewall rules at about %s" % revert_at)
+            raise FirewallError(message)
         result["writes"] = session.writes
     finally:
         session.close()

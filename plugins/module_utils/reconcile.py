@@ -151,7 +151,8 @@ def row_is_owned(menu, row):
     return not is_dynamic(row) and menu_table.owner_key(menu, row) is not None
 
 
-def _selector(menu, row_or_item):
+def selector(menu, row_or_item):
+    """CLI text naming an item: ``[find name=...]``, ``[find comment=...]`` for owned items, else its id."""
     if menu.owned_by == "name":
         return '[find name=%s]' % cli_quote(row_or_item.get("name", ""))
     if "comment" in row_or_item and menu_table.owner_key(menu, row_or_item):
@@ -277,10 +278,10 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
         doomed = set(desired_keys) if desired else set(owned)
         for key, row in owned.items():
             if key in doomed:
-                plan.removals.append(_remove(menu, key, row))
+                plan.removals.append(removal(menu, row))
         for key, row in duplicates:
             if key in doomed:
-                plan.removals.append(_remove(menu, key, row))
+                plan.removals.append(removal(menu, row))
         _finish_after(plan, current_rows, {}, set(op.target for op in plan.removals), [])
         return plan
 
@@ -294,7 +295,7 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
         if args:
             changed_args[row[".id"]] = args
             plan.operations.append(Operation("set", menu, key, target=row[".id"], args=args,
-                                             selector=_selector(menu, row)))
+                                             selector=selector(menu, row)))
 
     if menu.ordered:
         placements = _order(menu, current_rows, owned, desired, anchor)
@@ -306,7 +307,7 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
         before_selector = _before_selector(menu, before, current_rows, new_items)
         if key in owned:
             plan.operations.append(Operation("move", menu, key, target=owned[key][".id"], before=before,
-                                             selector=_selector(menu, owned[key]),
+                                             selector=selector(menu, owned[key]),
                                              before_selector=before_selector))
         else:
             added.append(key)
@@ -314,18 +315,20 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
                                              before_selector=before_selector))
 
     for key, row in duplicates:
-        plan.removals.append(_remove(menu, key, row))
+        plan.removals.append(removal(menu, row))
     if state == "overridden":
         for key, row in owned.items():
             if key not in new_items:
-                plan.removals.append(_remove(menu, key, row))
+                plan.removals.append(removal(menu, row))
     removed = set(op.target for op in plan.removals)
     _finish_after(plan, current_rows, changed_args, removed, [(key, new_items[key]) for key in added])
     return plan
 
 
-def _remove(menu, key, row):
-    return Operation("remove", menu, key, target=row[".id"], selector=_selector(menu, row))
+def removal(menu, row):
+    """The Operation removing the printed owned ``row``."""
+    return Operation("remove", menu, menu_table.owner_key(menu, row), target=row[".id"],
+                     selector=selector(menu, row))
 
 
 def _differences(menu, row, api_item, state, secret_update):
@@ -403,11 +406,11 @@ def _before_selector(menu, before, current_rows, new_items):
     if before is None:
         return None
     if isinstance(before, NewItem):
-        return _selector(menu, new_items[before.key])
+        return selector(menu, new_items[before.key])
     for row in current_rows:
         if row[".id"] == before:
             if row_is_owned(menu, row):
-                return _selector(menu, row)
+                return selector(menu, row)
             return before
     return before
 
@@ -512,7 +515,7 @@ def _with_stale_dependents(session, plans):
                         plan.rows = rows
                         plan.before = [to_module_item(other, r) for r in rows if row_is_owned(other, r)]
                         by_path[other.path] = plan
-                    plan.removals.append(_remove(other, key, dependent))
+                    plan.removals.append(removal(other, dependent))
                     plan.after = [to_module_item(other, r) for r in rows if row_is_owned(other, r)
                                   and (other.path, r[".id"]) not in removed and r is not dependent]
                     removed.add((other.path, dependent[".id"]))
@@ -583,8 +586,8 @@ def _order_for_unique_values(plans):
     return early
 
 
-def _remove_early(plans_by_path, plan, row, removal, early):
-    if any(op is removal for op in early):
+def _remove_early(plans_by_path, plan, row, early_removal, early):
+    if any(op is early_removal for op in early):
         return
     name = row.get("name")
     for other in plans_by_path.values():
@@ -601,8 +604,8 @@ def _remove_early(plans_by_path, plan, row, removal, early):
                         "uses it" % (plan.menu.section, name, menu_table.owner_key(other.menu, dependent),
                                      other.menu.path))
                 _remove_early(plans_by_path, other, dependent, dependent_removal[0], early)
-    plan.removals = [op for op in plan.removals if op is not removal]
-    early.append(removal)
+    plan.removals = [op for op in plan.removals if op is not early_removal]
+    early.append(early_removal)
 
 
 def _topological(writes, waits_for, menu):
@@ -708,18 +711,25 @@ def apply(session, desired, state, check_mode=False, menu_paths=None, anchors=No
     }
     if check_mode:
         return result
+    execute(session, operations)
+    result["writes"] = session.writes
+    return result
+
+
+def execute(session, operations):
+    """Write ``operations`` (as ordered by ``ordered_operations``) through ``session``, in order.
+
+    Ids of items added earlier in the run are resolved as they become known. Raises ReconcileError
+    naming the failed write (masked) and how many writes succeeded before it.
+    """
     new_ids = {}
     for op in operations:
         try:
             _execute(session, op, new_ids)
-        except ReconcileError:
-            raise
         except Exception as error:  # librouteros trap, lost connection, ...
             raise ReconcileError(
                 "%s failed after %d write(s): %s" % (op.command(), session.writes,
                                                      scrub(str(error), op.args, op.menu)))
-    result["writes"] = session.writes
-    return result
 
 
 def _resolve(value, new_ids):

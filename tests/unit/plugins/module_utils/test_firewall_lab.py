@@ -249,3 +249,20 @@ def test_module_main_check_mode_and_warnings(lab, tmp_path):
                                     "overrides": {"filter": [{"key": "x", "chain": "input", "action": "drop"}]}})
     assert refused["failed"] is True and "fw-x" in refused["msg"]
     assert firewall(lab) == before
+
+
+def test_address_taken_by_a_foreign_entry_fails_before_any_write(lab):
+    # RouterOS refuses a second list/address pair ("already have such entry"): the run must stop
+    # before the commit-confirm is armed and before the first write, not half-way through
+    api = connect(lab)
+    try:
+        api.path("ip", "firewall", "address-list").add(list="ipsecfleet-peers", address="198.51.100.11",
+                                                        comment="added by hand")
+    finally:
+        api.close()
+    before = firewall(lab)
+    with pytest.raises(firewall_runner.FirewallError, match="not manage"):
+        firewall_runner.run(params(), lambda: connect(lab))
+    assert firewall(lab) == before
+    assert not rows(lab, "/system/scheduler")
+    assert not rows(lab, "/system/script")

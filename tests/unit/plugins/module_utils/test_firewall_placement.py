@@ -21,10 +21,8 @@ TUNNELS = [
 
 def run(session, plan, state="merged"):
     rows = dict((path, session.read(path)) for path in fpl.FIREWALL_PATHS)
-    operations = fpl.plan_all(rows, plan.sections, plan.blocks, state)
-    new_ids = {}
-    for op in operations:
-        reconcile._execute(session, op, new_ids)
+    operations = fpl.plan_all(rows, plan.sections, plan.blocks, state, session)
+    reconcile.execute(session, operations)
     return operations
 
 
