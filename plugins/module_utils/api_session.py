@@ -48,26 +48,27 @@ class ApiSession(object):
         words = dict(args)
         if place_before is not None:
             words["place-before"] = place_before
-        self.writes += 1
-        return self._path(menu_path).add(**words)
+        new_id = self._path(menu_path).add(**words)
+        self.writes += 1  # counted once RouterOS accepted it: errors say how many writes took effect
+        return new_id
 
     def set(self, menu_path, item_id, args):
         words = dict(args)
         words[".id"] = item_id
-        self.writes += 1
         self._path(menu_path).update(**words)
+        self.writes += 1
 
     def remove(self, menu_path, item_id):
-        self.writes += 1
         self._path(menu_path).remove(item_id)
+        self.writes += 1
 
     def move(self, menu_path, item_id, destination=None):
         """Move ``item_id`` before ``destination`` (to the end when None)."""
         words = {"numbers": item_id}
         if destination is not None:
             words["destination"] = destination
-        self.writes += 1
         tuple(self._path(menu_path)("move", **words))
+        self.writes += 1
 
     def close(self):
         try:
