@@ -99,10 +99,11 @@ class ControllerAction(ActionBase):
         except Exception as error:  # engine refusals, a trap or a lost connection
             result.update(failed=True, msg=_masked(to_native(error), secrets))
             return result
+        outcome = _masked(outcome, secrets)  # warnings too: AnsibleModule masks them the same way
         warnings = outcome.pop("warnings", [])
         if warnings:
             result["warnings"] = list(result.get("warnings") or []) + warnings
-        result.update(_masked(outcome, secrets))
+        result.update(outcome)
         return result
 
 
