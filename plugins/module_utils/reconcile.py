@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import (
     default_of,
     normalize,
@@ -30,7 +31,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_value
     unique_values,
 )
 
-MASK = "********"
+MASK = rsc.SECRET_PLACEHOLDER  # one mask in every output: commands, diffs, scripts, errors
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
 SECRET_UPDATE_MODES = ("on_change", "always", "on_create")
 
@@ -80,7 +81,7 @@ class Operation(object):
 
     def command(self):
         """RouterOS CLI-like text of this write, secrets masked."""
-        words = [cli_path(self.menu.path), self.action]
+        words = [rsc.menu_header(self.menu.path), self.action]
         if self.action in ("set", "remove", "move"):
             words.append(self.selector)
         for name in sorted(self.args):
@@ -88,23 +89,12 @@ class Operation(object):
             if name.startswith("!"):
                 words.append("%s=" % name)  # unset
             else:
-                words.append("%s=%s" % (name, cli_quote(value)))
+                words.append("%s=%s" % (name, rsc.quote(value)))
         if self.action == "add" and self.before is not None:
             words.append("place-before=%s" % self.before_selector)
         if self.action == "move" and self.before is not None:
             words.append("destination=%s" % self.before_selector)
         return " ".join(words)
-
-
-def cli_path(path):
-    return "/" + " ".join(path.strip("/").split("/"))
-
-
-def cli_quote(value):
-    text = "" if value is None else str(value)
-    if text and all(c.isalnum() or c in "-_.,:/*!@+" for c in text):
-        return text
-    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
 
 
 def mask_item(menu, item):
@@ -154,9 +144,9 @@ def row_is_owned(menu, row):
 def selector(menu, row_or_item):
     """CLI text naming an item: ``[find name=...]``, ``[find comment=...]`` for owned items, else its id."""
     if menu.owned_by == "name":
-        return '[find name=%s]' % cli_quote(row_or_item.get("name", ""))
+        return '[find name=%s]' % rsc.quote(row_or_item.get("name", ""))
     if "comment" in row_or_item and menu_table.owner_key(menu, row_or_item):
-        return '[find comment=%s]' % cli_quote(row_or_item["comment"])
+        return '[find comment=%s]' % rsc.quote(row_or_item["comment"])
     return row_or_item.get(".id", "")
 
 
@@ -624,30 +614,14 @@ def _topological(writes, waits_for, menu):
 
 
 def render_commands(desired, menu_paths=None):
-    """State rendered: the RouterOS commands that create ``desired`` on an empty router (masked).
-
-    The planner's renderer (module_utils/rsc.py, RouterOS export quoting) writes the script when
-    present; otherwise the engine's own command lines are joined.
-    """
+    """State rendered: the RouterOS script (rsc.py, export quoting) that creates ``desired`` on an
+    empty router, secrets masked. Items are checked by the same ownership rules as writes."""
     selected = dict((section, items) for section, items in desired.items()
                     if menu_paths is None or menu_table.MENUS_BY_SECTION[section].path in menu_paths)
     for path in menu_table.APPLY_ORDER:
         menu = menu_table.MENUS[path]
-        _validate_desired(menu, selected.get(menu.section) or ())   # same ownership rules as writes
-    try:
-        from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
-    except ImportError:
-        rsc = None
-    if rsc is not None:
-        return rsc.render(selected, reveal_secrets=False)
-    commands = []
-    for path in menu_table.APPLY_ORDER:
-        menu = menu_table.MENUS[path]
-        if menu_paths is not None and path not in menu_paths:
-            continue
-        for _key, api_item in _validate_desired(menu, desired.get(menu.section) or ()):
-            commands.append(Operation("add", menu, _key, args=api_item).command())
-    return "\n".join(commands) + "\n"
+        _validate_desired(menu, selected.get(menu.section) or ())
+    return rsc.render(selected, reveal_secrets=False)
 
 
 def gather(session, menu_paths):

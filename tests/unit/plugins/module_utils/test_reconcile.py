@@ -4,9 +4,11 @@ import pytest
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import (
     MASK,
+    Operation,
     ReconcileError,
     apply,
     plan_changes,
+    selector,
 )
 
 from reconcile_fakes import FakeSession
@@ -249,3 +251,14 @@ def test_a_foreign_item_using_a_removed_item_stops_the_run_untouched():
     with pytest.raises(ReconcileError, match="not managed by ipsecfleet"):
         apply(fresh, {}, "deleted", menu_paths=[PROFILE, PEER, IDENTITY])
     assert fresh.writes == 0
+
+
+def test_command_text_quotes_values_as_routeros_export_does():
+    # "?" opens the CLI's help and a newline ends the command unless escaped (rsc.quote, /export's rules)
+    menu = menus.MENUS[PEER]
+    comment = "ipsecfleet:peer/x is it up?\nyes"
+    row = {".id": "*9", "comment": comment}
+    op = Operation("set", menu, "peer/x", target="*9", args={"comment": comment, "ppk-secret": "k"},
+                   selector=selector(menu, row))
+    assert op.command() == ('/ip ipsec peer set [find comment="ipsecfleet:peer/x is it up\\?\\nyes"] '
+                            'comment="ipsecfleet:peer/x is it up\\?\\nyes" ppk-secret=' + MASK)
