@@ -1,0 +1,76 @@
+"""How often the phase roles run the planner: once per templating of their config, not once per
+section they pick from the plan (a fleet-sized derivation repeated for nothing)."""
+import os
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+from engine_lab_helpers import ROOT
+
+# appended to a copy of the planner: every plan_host call is written down with its host
+COUNTER = '''
+
+import os as _os
+_counted_plan_host = plan_host
+
+
+def plan_host(host, *args, **kwargs):
+    with open(_os.environ["IPSECFLEET_PLAN_COUNT"], "a") as count:
+        count.write(host + "\\n")
+    return _counted_plan_host(host, *args, **kwargs)
+'''
+
+INVENTORY = {"all": {
+    "vars": {"ipsec_topologies": [{"name": "corp", "type": "hub_and_spoke", "hub": "hub", "spokes": "branches",
+                                   "auth": {"psk": "Planning-Psk-0123456789abcdef"}}]},
+    "hosts": {"hub": {"ipsec_wan_address": "198.51.100.1", "ipsec_lan_prefixes": ["10.10.0.0/24"],
+                      "routeros_version": "7.22.2"}},
+    "children": {"branches": {"hosts": {
+        "spoke1": {"ipsec_wan_address": "198.51.100.11", "ipsec_lan_prefixes": ["10.11.0.0/24"],
+                   "routeros_version": "7.22.2"}}}},
+}}
+PLAY = [{"name": "Render both phases", "hosts": "all", "gather_facts": False, "connection": "local",
+         "vars": {"ipsec_phase1_state": "rendered", "ipsec_phase2_state": "rendered"},
+         "roles": ["ipsecfleet.routeros.ipsec_phase1", "ipsecfleet.routeros.ipsec_phase2"],
+         # each role renders its own sections of the host's plan, and only those
+         "post_tasks": [{"name": "Each role rendered its own sections", "ansible.builtin.assert": {"that": [
+             "'/ip ipsec profile' in ipsec_phase1_result.rendered",
+             "'/ip ipsec peer' in ipsec_phase1_result.rendered",
+             "'/ip ipsec identity' in ipsec_phase1_result.rendered",
+             "'/ip ipsec proposal' not in ipsec_phase1_result.rendered",
+             "'/ip ipsec proposal' in ipsec_phase2_result.rendered",
+             "'/ip ipsec policy' in ipsec_phase2_result.rendered",
+             "'/ip ipsec peer' not in ipsec_phase2_result.rendered"]}}]}]
+
+
+def counted_collection(tmp_path):
+    collections = tmp_path / "collections" / "ansible_collections"
+    copy = collections / "ipsecfleet" / "routeros"
+    for name in ("plugins", "roles", "meta"):
+        shutil.copytree(os.path.join(ROOT, name), str(copy / name))
+    shutil.copy(os.path.join(ROOT, "galaxy.yml"), str(copy / "galaxy.yml"))
+    with open(str(copy / "plugins" / "module_utils" / "ipsec_plan.py"), "a") as planner:
+        planner.write(COUNTER)
+    import ansible_collections.community.routeros as community_routeros
+    (collections / "community").mkdir()
+    (collections / "community" / "routeros").symlink_to(list(community_routeros.__path__)[0])
+    return str(tmp_path / "collections")
+
+
+def test_each_role_plans_once_per_templating_of_its_config(tmp_path):
+    count = tmp_path / "plan_count.txt"
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(INVENTORY))
+    (tmp_path / "site.yml").write_text(yaml.safe_dump(PLAY))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=counted_collection(tmp_path), IPSECFLEET_PLAN_COUNT=str(count),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    env.pop("ANSIBLE_CONFIG", None)
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                           "-i", "inventory.yml", "site.yml"], env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = count.read_text().split()
+    # per role and host: the argument-spec validation and the task each template the config once
+    assert sorted(calls) == ["hub"] * 4 + ["spoke1"] * 4, calls
