@@ -40,11 +40,7 @@ def ipsec_rsc(plan, host=None, reveal_secrets=False):
 def ipsec_validate(ipsec_tunnels, hostvars, topologies=None, groups=None):
     """Validate the whole fleet (every tunnel, every host, both ends agree); a summary without secrets."""
     try:
-        index = intent_model.FleetIndex(ipsec_tunnels, hostvars, topologies, groups)
-        tunnels, per_host = index.validate_all()
-        plans = dict((host, planner.build_plan(host, per_host[host])) for host in per_host)
-        planner.check_consistency(tunnels, plans)
-        return planner.summary(tunnels, plans)
+        return planner.summary(*planner.validate_fleet(ipsec_tunnels, hostvars, topologies, groups))
     except intent_model.IntentError as exc:
         raise _error(exc)
 

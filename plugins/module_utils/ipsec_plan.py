@@ -168,13 +168,21 @@ def plan_host(host, tunnels, hostvars, topologies=None, groups=None, index=None)
     return build_plan(host, index.tunnels_of(host))
 
 
-def plan_fleet(tunnels, hostvars, topologies=None, groups=None):
-    """Validate the whole fleet and plan every host that ends a tunnel: {host: plan}."""
+def validate_fleet(tunnels, hostvars, topologies=None, groups=None):
+    """Validate the whole fleet, plan every host that ends a tunnel and prove both ends agree.
+
+    Returns (validated tunnels, {host: plan}); raises IntentError listing every problem.
+    """
     index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups)
     validated, per_host = index.validate_all()
     plans = dict((host, build_plan(host, per_host[host])) for host in sorted(per_host))
     check_consistency(validated, plans)
-    return plans
+    return validated, plans
+
+
+def plan_fleet(tunnels, hostvars, topologies=None, groups=None):
+    """Validate the whole fleet and plan every host that ends a tunnel: {host: plan}."""
+    return validate_fleet(tunnels, hostvars, topologies, groups)[1]
 
 
 def summary(tunnels, plans):
