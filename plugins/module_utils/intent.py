@@ -23,6 +23,7 @@ import ipaddress
 import re
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import crypto_suites
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import format_duration
 
 # --- schema ------------------------------------------------------------------------------------
 
@@ -209,18 +210,6 @@ def parse_duration(value):
         raise ValueError("%r is not a duration (use e.g. 30s, 2m, 8h, 1d, 1h30m)" % (value,))
     weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def format_duration(seconds):
-    """RouterOS's compact print form: 1d, 30m, 1h30m, 0s."""
-    if seconds == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append("%d%s" % (count, unit))
-    return "".join(parts)
 
 
 def parse_version(value):

@@ -27,8 +27,14 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as placement
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import normalize, parse_duration
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import (
+    format_duration,
+    normalize,
+    parse_duration,
+)
 
 # RouterOS /ip/service defaults: api, api-ssl, ssh, winbox
 DEFAULT_MANAGEMENT_PORTS = (8728, 8729, 22, 8291)
@@ -340,9 +346,7 @@ def check(before_rows, after_rows, before_lists, after_lists, sources, ports=DEF
 
 REVERT_NAME = "ipsecfleet-fw-revert"
 # the managed firewall items; the revert removes and re-adds exactly these
-OWNED_COMMENT_REGEX = "^" + menu_table.OWNER_COMMENT_PREFIX + "fw-"
-REVERT_MENUS = ("/ip/firewall/address-list", "/ip/firewall/raw", "/ip/firewall/filter",
-                "/ip/firewall/nat", "/ip/firewall/mangle")
+OWNED_COMMENT_REGEX = "^" + menu_table.OWNER_COMMENT_PREFIX + placement.KEY_PREFIX
 _READONLY = frozenset((".id", "bytes", "packets", "dynamic", "invalid", "creation-time", ".nextid"))
 
 
@@ -356,10 +360,6 @@ def rsc_quote(value):
     return '"%s"' % escaped
 
 
-def _cli(path):
-    return "/" + " ".join(path.strip("/").split("/"))
-
-
 def revert_script(rows_by_path):
     """RouterOS script text that restores the owned firewall items of ``rows_by_path`` as they are now.
 
@@ -370,16 +370,13 @@ def revert_script(rows_by_path):
     a line of its own, so every ``[find]`` runs in the menu of its command.
     """
     lines = ["# ipsecfleet commit-confirm: restore the managed firewall rules as they were before the change"]
-    for path in REVERT_MENUS:
+    for path in placement.FIREWALL_PATHS:
         rows = rows_by_path.get(path) or []
         menu = menu_table.MENUS[path]
-        lines.append(_cli(path))
+        lines.append(rsc.menu_header(path))
         lines.append('remove [find where comment~"%s"]' % OWNED_COMMENT_REGEX)
         for index, row in enumerate(rows):
-            if normalize("dynamic", row.get("dynamic", "false")) == "true":
-                continue
-            key = menu_table.owner_key(menu, row)
-            if not key or not key.startswith("fw-"):
+            if not placement.is_ours(menu, row):
                 continue
             words = ["add"]
             for name in sorted(row):
@@ -399,9 +396,7 @@ def revert_script(rows_by_path):
 
 def _next_foreign(menu, rows, index):
     for row in rows[index + 1:]:
-        if normalize("dynamic", row.get("dynamic", "false")) == "true":
-            continue
-        if menu_table.owner_key(menu, row) is None:
+        if placement.is_foreign(menu, row):
             return row[".id"]
     return None
 
@@ -411,17 +406,6 @@ def timeout_seconds(value):
     if seconds is None or seconds < 10:
         raise LockoutError("confirm_timeout %r must be a RouterOS time of at least 10s" % (value,))
     return int(seconds)
-
-
-def format_interval(seconds):
-    """Seconds -> RouterOS compact time (``2m30s``)."""
-    seconds = int(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append("%d%s" % (seconds // size, unit))
-            seconds %= size
-    return "".join(parts) or "0s"
 
 
 def _menu(api, path):
@@ -445,7 +429,7 @@ def arm(api, script_text, timeout):
                            % (REVERT_NAME, REVERT_NAME))
     comment = menu_table.owner_comment("fw-revert", "commit-confirm")
     _menu(api, "/system/script").add(**{"name": REVERT_NAME, "source": script_text, "comment": comment})
-    _menu(api, "/system/scheduler").add(**{"name": REVERT_NAME, "interval": format_interval(timeout),
+    _menu(api, "/system/scheduler").add(**{"name": REVERT_NAME, "interval": format_duration(timeout),
                                            "on-event": REVERT_NAME, "comment": comment})
 
 

@@ -122,6 +122,18 @@ def parse_duration(text):
     return total
 
 
+def format_duration(seconds):
+    """Whole seconds in RouterOS's compact print form: 1d, 30m, 1h30m, 0s."""
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append("%d%s" % (count, unit))
+    return "".join(parts)
+
+
 def _format_seconds(seconds):
     return ("%d" % seconds) if seconds == int(seconds) else ("%g" % seconds)
 

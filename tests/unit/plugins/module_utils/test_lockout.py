@@ -197,8 +197,8 @@ def test_rsc_quote(value, quoted):
 
 def test_confirm_timeout_parsing():
     assert lockout.timeout_seconds("2m") == 120
-    assert lockout.format_interval(150) == "2m30s"
-    assert lockout.format_interval(3600) == "1h"
+    assert lockout.format_duration(150) == "2m30s"
+    assert lockout.format_duration(3600) == "1h"
     with pytest.raises(lockout.LockoutError):
         lockout.timeout_seconds("3s")
 
