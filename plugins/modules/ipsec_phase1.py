@@ -200,7 +200,10 @@ EXAMPLES = r"""
     hostname: "{{ ansible_host }}"
     username: ansible
     password: "{{ vault_routeros_password }}"
-    config: "{{ ipsec_tunnels | ipsecfleet.routeros.ipsec_plan(inventory_hostname, hostvars) }}"
+    # the plan holds every IPsec section: this module takes the phase 1 ones
+    config: >-
+      {{ ipsec_tunnels | ipsecfleet.routeros.ipsec_plan(inventory_hostname, hostvars)
+         | dict2items | selectattr('key', 'in', ['profiles', 'peers', 'identities']) | items2dict }}
     state: overridden
   check_mode: true
 
