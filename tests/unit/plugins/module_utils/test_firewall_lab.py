@@ -256,8 +256,8 @@ def test_address_taken_by_a_foreign_entry_fails_before_any_write(lab):
     # before the commit-confirm is armed and before the first write, not half-way through
     api = connect(lab)
     try:
-        api.path("ip", "firewall", "address-list").add(list="ipsecfleet-peers", address="198.51.100.11",
-                                                        comment="added by hand")
+        by_hand = api.path("ip", "firewall", "address-list")
+        by_hand.add(list="ipsecfleet-peers", address="198.51.100.11", comment="added by hand")
     finally:
         api.close()
     before = firewall(lab)
