@@ -33,11 +33,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconcile
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import normalize
 
-KEY_PREFIX = "fw-"  # firewall_plan.KEY_PREFIX
+KEY_PREFIX = firewall_plan.KEY_PREFIX
 PEER_KEY_PREFIX = KEY_PREFIX + "peer-"
 _FILTER_STOPS = frozenset(("drop", "reject", "tarpit", "jump", "return"))
 

@@ -22,7 +22,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus a
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconcile
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
 
-STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
+STATES = reconcile.STATES
 FILTER = "/ip/firewall/filter"
 ADDRESS_LIST = "/ip/firewall/address-list"
 
