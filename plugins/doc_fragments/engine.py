@@ -37,7 +37,7 @@ options:
     default: on_change
 notes:
   - Only items the collection owns are changed. An item is owned when its comment starts with C(ipsecfleet:)
-    (the word after it is the item's key) or, in menus without comments (IPsec profile, policy group), when
+    (the word after it is the item's key) or, in the IPsec profile (no comment) and policy group menus, when
     its name starts with C(ipsecfleet-). Foreign and dynamic items are never changed, moved or removed.
   - A desired item whose name is already used by a foreign item fails the task before anything is written.
   - Each run prints every managed menu once and writes only differences (arguments compared after

@@ -8,9 +8,10 @@ Facts come from RouterOS 7 (/console/inspect 7.9-7.24, MikroTik manual); see
 docs/dev/routeros-facts.md. Every value the collection writes is a RouterOS API string.
 
 Ownership: the collection only ever changes items it owns.
-  * menus with a ``comment`` argument: items whose comment starts with OWNER_COMMENT_PREFIX;
+  * menus owned by comment: items whose comment starts with OWNER_COMMENT_PREFIX;
     the text after the prefix up to the first space is the item's stable key.
-  * menus without ``comment`` (IPsec profile, policy group, mode-config): items whose name starts
+  * menus owned by name (IPsec profile and mode-config have no ``comment``; a policy group has one in
+    every 7.x inspect tree, but its name is what policies and identities reference): items whose name starts
     with OWNER_NAME_PREFIX; the name is the key.
 """
 
