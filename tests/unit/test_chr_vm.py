@@ -2,6 +2,8 @@
 import importlib.util
 import json
 import os
+import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -244,3 +246,94 @@ def test_start_without_qemu_fails_naming_the_packages(tmp_path, monkeypatch, cap
 def test_start_with_a_missing_image_fails(tmp_path, capsys):
     rc = chr_vm.main(["start", "--image", str(tmp_path / "nope.img"), "--state-dir", str(tmp_path), "--vm", "hub:1"])
     assert rc == 1 and "does not exist" in capsys.readouterr().err
+
+
+# --- opt-in: the scenario's set path with roslab routers standing in for the CHR VMs ---------------
+
+FAKE_QEMU_ROSLAB = """\
+#!{python}
+# stand-in for qemu: the last VM starts a roslab lab on the forwarded API ports
+import subprocess, sys
+argv = sys.argv[1:]
+pidfile = argv[argv.index("-pidfile") + 1]
+if argv[argv.index("-name") + 1] == "chr-{last}":
+    subprocess.run([{roslab!r}, "up", "--topology", {topology!r}, "--base-port", "{base_port}",
+                    "--no-api-ssl", "--state-dir", {lab_dir!r}], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)", pidfile],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+open(pidfile, "w").write(str(child.pid))
+"""
+
+
+def _cut(text, start, end=None):
+    """text without the part from the line starting `start` up to the one starting `end` (or the end)."""
+    begin = text.index(start)
+    return text[:begin] + (text[text.index(end, begin):] if end else "")
+
+
+@pytest.mark.skipif(os.environ.get("CHR_ROSLAB_SMOKE") != "1", reason="opt-in (about a minute): CHR_ROSLAB_SMOKE=1")
+def test_chr_scenario_set_path_against_roslab(tmp_path):
+    import yaml
+
+    repo = TOOL.parents[1]
+    scenario = repo / "extensions" / "molecule" / "chr"
+    platforms = yaml.safe_load((scenario / "molecule.yml").read_text())["platforms"]
+    host_vars = yaml.safe_load((scenario / "molecule.yml").read_text())["provisioner"]["inventory"]["host_vars"]
+    names = [p["name"] for p in platforms]
+    ports = [host_vars[name]["routeros_api_port"] for name in names]
+    assert ports == list(range(ports[0], ports[0] + len(ports))), "roslab gives consecutive ports"
+
+    # a project beside the real one: the scenario copied, everything else linked
+    project = tmp_path / "project"
+    (project / "extensions" / "molecule").mkdir(parents=True)
+    (project / "tools").mkdir()
+    (project / ".collections").symlink_to(repo / ".collections")
+    (project / "tools" / "chr_vm.py").symlink_to(TOOL)
+    (project / "extensions" / "molecule" / "phase_roles").symlink_to(scenario.parent / "phase_roles")
+    copy = project / "extensions" / "molecule" / "chr"
+    shutil.copytree(scenario, copy)
+    # roslab emulates neither /interface/bridge nor /ping: the copy puts the LAN address on ether1
+    # and leaves the ping checks to real images
+    prepare = (copy / "prepare.yml").read_text()
+    prepare = _cut(prepare, "    - name: Add a bridge standing for the LAN", "    - name: Put the WAN and LAN")
+    prepare = _cut(prepare, "    - name: Ping every other router's WAN")
+    prepare = prepare.replace("            interface: lan\n", "            interface: ether1\n")
+    (copy / "prepare.yml").write_text(prepare)
+    verify = (copy / "verify.yml").read_text()
+    (copy / "verify.yml").write_text(_cut(verify, "    - name: Ping the hub's LAN"))
+
+    topology = {"routers": {name: {"interfaces": [{"name": "ether1", "mac-address": chr_vm.mac_address(i, 1)},
+                                                  {"name": "ether2", "mac-address": chr_vm.mac_address(i, 2)}]}
+                            for i, name in enumerate(names)},
+                "links": [["%s:ether2" % names[0], "%s:ether2" % other] for other in names[1:]]}
+    (tmp_path / "topology.yml").write_text(yaml.safe_dump(topology))
+    lab_dir = tmp_path / "lab"
+    roslab = str(Path(sys.executable).parent / "roslab")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "qemu-img").write_text(textwrap.dedent(FAKE_QEMU_IMG).format(
+        python=sys.executable, log=str(tmp_path / "qemu.log")))
+    (bin_dir / "qemu-system-x86_64").write_text(FAKE_QEMU_ROSLAB.format(
+        python=sys.executable, last=names[-1], roslab=roslab, topology=str(tmp_path / "topology.yml"),
+        base_port=ports[0], lab_dir=str(lab_dir)))
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    image = tmp_path / "chr-test.img"
+    image.write_bytes(b"not a real image")
+
+    env = dict(os.environ, CHR_IMAGE=str(image),
+               PATH=os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]))
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    try:
+        run = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test", "-s", "chr"],
+                             cwd=project / "extensions", env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        subprocess.run([roslab, "down", "--state-dir", str(lab_dir)], capture_output=True, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    assert "SKIPPED" not in output
+    # live_state.yml's success message, once per router: its tunnels' remote addresses established
+    assert len(re.findall(r'"msg": "[0-9., ]+ established"', re.sub(r"\x1b\[[0-9;]*m", "", output))) == len(names)
+    assert image.read_bytes() == b"not a real image"
