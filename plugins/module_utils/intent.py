@@ -995,8 +995,10 @@ def check_host(host, tunnels):
     scope = "host '%s'" % host
     peers = {}
     for t in tunnels:
-        local, remote = t.side(host)
-        key = (remote.address, local.local_address, t.exchange_mode)
+        remote = t.side(host)[1]
+        # RouterOS keeps a peer's address and exchange mode unique (routeros_values.UNIQUE_TOGETHER),
+        # whatever local address IKE is bound to
+        key = (remote.address, t.exchange_mode)
         if key in peers:
             other = peers[key]
             _fail(tunnel_scope(t.name, t.origin), "%s.address" % ("b" if remote is t.b else "a"),

@@ -121,6 +121,14 @@ BAD = [
      dict(tunnels=[tunnel(), tunnel(name="hq-br1-extra", a={"host": "hq", "prefixes": ["10.200.0.0/24"]},
                                     b={"host": "br1", "prefixes": ["10.201.0.0/24"]})]),
      ["tunnel 'hq-br1-extra'", "203.0.113.10", "cannot tell"]),
+    # RouterOS keeps a peer's address and exchange mode unique; binding IKE to another local address
+    # does not make a second peer for the same remote address possible
+    ("same-peer-from-another-local-address",
+     dict(tunnels=[tunnel(), tunnel(name="hq-br1-wan2",
+                                    a={"host": "hq", "prefixes": ["10.200.0.0/24"], "address": "198.51.100.7",
+                                       "local_address": "198.51.100.7"},
+                                    b={"host": "br1", "prefixes": ["10.201.0.0/24"]})]),
+     ["tunnel 'hq-br1-wan2'", "field 'b.address'", "203.0.113.10", "cannot tell"]),
     # addresses
     ("address-invalid", dict(tunnels=[tunnel(b={"host": "br1", "address": "vpn.example.com"})]),
      [T, "field 'b.address'", "not an IP address"]),
