@@ -248,6 +248,53 @@ def test_start_with_a_missing_image_fails(tmp_path, capsys):
     assert rc == 1 and "does not exist" in capsys.readouterr().err
 
 
+
+def _stand_in_qemu(state_dir):
+    """A live process whose command line names the state dir, as a VM's qemu would."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(state_dir)],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # /proc shows the new command line a moment after Popen returns
+    deadline = time.monotonic() + 10
+    while not chr_vm.process_matches(process.pid, str(state_dir)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
+def test_wait_logs_in_as_admin_with_an_empty_password(tmp_path, capsys):
+    from roslab import control
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    qemu = _stand_in_qemu(state_dir)
+    try:
+        with control.Lab.with_routers(1, base_port=0, state_dir=str(tmp_path / "lab"), api_ssl=False,
+                                      fabric=False) as lab:
+            port = next(iter(lab.ports.values()))["api"]
+            chr_vm.write_state(state_dir, {"vms": [{"name": "hub", "api_port": port, "pid": qemu.pid}], "hub": {}})
+            assert chr_vm.main(["wait", "--state-dir", str(state_dir), "--timeout", "30"]) == 0
+    finally:
+        qemu.kill()
+        qemu.wait()
+    assert "hub: API answers on 127.0.0.1:%d, RouterOS 7." % port in capsys.readouterr().out
+    assert chr_vm.read_state(state_dir)["versions"]["hub"].startswith("7.")
+
+
+def test_wait_gives_up_with_the_console_when_no_api_answers(tmp_path, capsys):
+    (tmp_path / "hub.console.log").write_text("MikroTik 7.22.2\nLogin: ")
+    qemu = _stand_in_qemu(tmp_path)
+    try:
+        chr_vm.write_state(tmp_path, {"vms": [{"name": "hub", "api_port": _free_port(), "pid": qemu.pid}], "hub": {}})
+        assert chr_vm.main(["wait", "--state-dir", str(tmp_path), "--timeout", "1"]) == 1
+        err = capsys.readouterr().err
+        assert "no API /login as admin with an empty password" in err and "Login: " in err
+    finally:
+        qemu.kill()
+        qemu.wait()
+    # a VM whose qemu has exited is reported at once
+    assert chr_vm.main(["wait", "--state-dir", str(tmp_path), "--timeout", "60"]) == 1
+    assert "qemu for hub is not running" in capsys.readouterr().err
+
+
 # --- opt-in: the scenario's set path with roslab routers standing in for the CHR VMs ---------------
 
 FAKE_QEMU_ROSLAB = """\
