@@ -248,7 +248,6 @@ def test_start_with_a_missing_image_fails(tmp_path, capsys):
     assert rc == 1 and "does not exist" in capsys.readouterr().err
 
 
-
 def _stand_in_qemu(state_dir):
     """A live process whose command line names the state dir, as a VM's qemu would."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(state_dir)],
