@@ -201,7 +201,7 @@ def module_main():
         check_has_library(module)
     try:
         result = run(module.params, lambda: create_api(module), check_mode=module.check_mode, diff=module._diff)
-    except (FirewallError, lockout.LockoutError) as error:
+    except Exception as error:  # refusals, a trap or a lost connection: a failed task, as the action reports it
         module.fail_json(msg=str(error))
     warnings = result.pop("warnings", [])
     for warning in warnings:

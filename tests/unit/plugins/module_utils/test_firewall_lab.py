@@ -266,3 +266,14 @@ def test_address_taken_by_a_foreign_entry_fails_before_any_write(lab):
     assert firewall(lab) == before
     assert not rows(lab, "/system/scheduler")
     assert not rows(lab, "/system/script")
+
+
+def test_module_main_reports_a_lost_connection_as_a_task_failure(lab, tmp_path):
+    # the connection drops on the first print after login: a failed task with the reason, not a traceback
+    lab.fault_drop_after("hub", 2, when="before")
+    try:
+        result = run_module(tmp_path, {"tunnels": TUNNELS, "hostname": "127.0.0.1", "port": lab.ports["hub"]["api"],
+                                       "username": "admin", "password": ""})
+    finally:
+        lab.clear_faults("hub")
+    assert result["failed"] is True and "msg" in result and "exception" not in result, result
