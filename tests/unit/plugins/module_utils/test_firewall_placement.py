@@ -121,10 +121,14 @@ def test_deleted_and_overridden_leave_foreign_rules_alone():
     session = FakeSession(before)
     plan = fp.derive(TUNNELS)
     run(session, plan)
+
+    def ah_actions():
+        return sorted(r["action"] for r in session.menus[FILTER] if r.get("protocol") == "ipsec-ah")
+    assert ah_actions() == ["accept", "drop"]  # the second tunnel uses AH
     smaller = fp.derive(TUNNELS[:1], {"mss": "none"})
     run(session, smaller, "overridden")
     assert_converged(session, smaller, before)
-    assert all(r.get("protocol") != "ipsec-ah" or r["action"] == "drop" for r in session.menus[FILTER])
+    assert ah_actions() == ["drop"]  # AH is no longer accepted from anyone
     run(session, smaller, "deleted")
     for path, rows in before.items():
         assert session.menus[path] == rows
