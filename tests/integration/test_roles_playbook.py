@@ -59,6 +59,7 @@ def recap(output):
 def test_roles_converge_idempotent_and_never_print_the_psk(lab, tmp_path):
     code, output = run(tmp_path, lab, PSK, "--check", "-vvv", "--diff")
     assert code == 0, output
+    assert sorted(recap(output)) == ["hub", "spoke1"], output
     assert all(s["changed"] == 2 for s in recap(output).values()), output
     assert not [r for r in lab.router("hub").items("/ip/ipsec/peer") if r.get("comment", "").startswith("ipsecfleet:")]
 
@@ -66,6 +67,7 @@ def test_roles_converge_idempotent_and_never_print_the_psk(lab, tmp_path):
     assert code == 0, output
     assert PSK not in output and PPK not in output
     assert "********" in output
+    assert sorted(recap(output)) == ["hub", "spoke1"], output
     assert all(s["changed"] == 2 and s["failed"] == 0 for s in recap(output).values()), output
     assert [r["secret"] for r in lab.router("hub").items("/ip/ipsec/identity")
             if r.get("comment") == "ipsecfleet:identity/remote"] == [PSK]
