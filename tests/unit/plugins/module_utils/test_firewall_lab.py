@@ -266,6 +266,18 @@ def test_address_taken_by_a_foreign_entry_fails_before_any_write(lab):
     assert firewall(lab) == before
     assert not rows(lab, "/system/scheduler")
     assert not rows(lab, "/system/script")
+    # tagged with the entry's key, the hand-made entry is handed over and kept (docs/firewall.md)
+    entry = [r for r in rows(lab, ADDRESS_LIST) if r.get("comment") == "added by hand"][0]
+    api = connect(lab)
+    try:
+        api.path("ip", "firewall", "address-list").update(**{".id": entry[".id"],
+                                                             "comment": "ipsecfleet:fw-peer-198.51.100.11"})
+    finally:
+        api.close()
+    result = firewall_runner.run(params(), lambda: connect(lab))
+    assert result["confirmed"] is True
+    peers = [r for r in rows(lab, ADDRESS_LIST) if r.get("address") == "198.51.100.11"]
+    assert [r[".id"] for r in peers] == [entry[".id"]]
 
 
 def test_module_main_reports_a_lost_connection_as_a_task_failure(lab, tmp_path):
