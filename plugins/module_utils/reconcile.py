@@ -218,10 +218,15 @@ def _describe(menu, api_item):
 
 def check_collisions(menu, current_rows, desired_items):
     """Raise before any write when a desired item's name is taken by a foreign or dynamic item."""
+    _check_collisions(menu, current_rows, _validate_desired(menu, desired_items))
+
+
+def _check_collisions(menu, current_rows, desired):
+    """``check_collisions`` for items already validated by ``_validate_desired``."""
     if "name" not in menu.fields or menu.owned_by == "name":
         # name-owned menus: a name carrying the prefix is ours by definition
         return
-    for _key, api_item in _validate_desired(menu, desired_items):
+    for _key, api_item in desired:
         name = api_item.get("name")
         if not name:
             continue
@@ -275,7 +280,7 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
         _finish_after(plan, current_rows, {}, set(op.target for op in plan.removals), [])
         return plan
 
-    check_collisions(menu, current_rows, desired_items)
+    _check_collisions(menu, current_rows, desired)
     changed_args = {}    # row id -> args written by set (for the after picture)
     for key, api_item in desired:
         row = owned.get(key)
