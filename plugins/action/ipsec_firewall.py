@@ -26,7 +26,7 @@ def _intent_tunnels(task_vars, templar):
     from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent
 
     host = task_vars["inventory_hostname"]
-    index = intent.FleetIndex(raw or [], task_vars["hostvars"], topologies, task_vars.get("groups"))
+    index = intent.FleetIndex(raw or [], task_vars["hostvars"], topologies, task_vars.get("groups"), only_host=host)
     return firewall_runner.tunnels_from_intent(index.tunnels_of(host), host)
 
 

@@ -396,6 +396,26 @@ def check_secret(scope, field, value):
 _MISSING = object()
 
 
+class HostvarsCache(object):
+    """``hostvars`` with each host's variables looked up once.
+
+    In Ansible every ``hostvars[host]`` computes that host's variables anew (milliseconds on a large
+    inventory), and planning reads several variables of the same few hosts.
+    """
+
+    def __init__(self, hostvars):
+        self._hostvars = hostvars
+        self._hosts = {}
+
+    def __contains__(self, host):
+        return host in self._hostvars
+
+    def __getitem__(self, host):
+        if host not in self._hosts:
+            self._hosts[host] = self._hostvars[host]
+        return self._hosts[host]
+
+
 def _host_exists(hostvars, host):
     try:
         return host in hostvars
@@ -787,8 +807,12 @@ def _endpoint_overrides(scope, field, value):
     return value
 
 
-def expand_topologies(topologies, groups, hostvars):
-    """Generated tunnels: a list of (raw tunnel mapping, topology name)."""
+def expand_topologies(topologies, groups, hostvars, only_host=None):
+    """Generated tunnels: a list of (raw tunnel mapping, topology name).
+
+    With ``only_host``, only the tunnels that end on that host are generated (the topologies are still
+    checked whole): planning one spoke of a large fleet costs O(its tunnels), not O(fleet).
+    """
     if topologies is None:
         return []
     if not isinstance(topologies, (list, tuple)):
@@ -815,7 +839,7 @@ def expand_topologies(topologies, groups, hostvars):
             for unused in ("members", "member_endpoint"):
                 if unused in topo:
                     _fail(scope, unused, "belongs to full_mesh, not hub_and_spoke")
-            generated.extend(_expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars))
+            generated.extend(_expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars, only_host))
         elif kind == "full_mesh":
             for unused in ("hub", "spokes", "hub_endpoint", "spoke_endpoint"):
                 if unused in topo:
@@ -829,7 +853,11 @@ def expand_topologies(topologies, groups, hostvars):
             overrides = _endpoint_overrides(scope, "member_endpoint", topo.get("member_endpoint"))
             ordered = sorted(set(members))
             for i, left in enumerate(ordered):
+                if only_host is not None and only_host != left and only_host not in ordered[i + 1:]:
+                    continue
                 for right in ordered[i + 1:]:
+                    if only_host is not None and only_host not in (left, right):
+                        continue
                     raw = dict(defaults)
                     raw["name"] = generated_name(name, left, right)
                     raw["a"] = dict(overrides, host=left)
@@ -869,7 +897,7 @@ class HostVarRef(object):
         return None if value is _MISSING else value
 
 
-def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars):
+def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars, only_host=None):
     hub = topo.get("hub")
     if hub is None:
         _fail(scope, "hub", "is required for hub_and_spoke")
@@ -891,11 +919,21 @@ def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars):
         _fail(scope, "auth.psk_var", "must be a host variable name")
     if isinstance(auth, dict) and psk_var is not None and "psk" in auth:
         _fail(scope, "auth", "give psk or psk_var, not both")
+    hub_set = set(hubs)
+    # a hub listed among the spokes is still only a hub
+    spoke_set = set(spokes) - hub_set
+    if not spoke_set:
+        _fail(scope, "spokes", "group %r has no host other than the hub" % topo["spokes"])
+    if only_host is not None:
+        if only_host in hub_set:
+            hub_set = set([only_host])
+        elif only_host in spoke_set:
+            spoke_set = set([only_host])
+        else:
+            return []
     out = []
-    for h in sorted(set(hubs)):
-        for s in sorted(set(spokes)):
-            if s in hubs:
-                continue  # a hub listed among the spokes is still only a hub
+    for h in sorted(hub_set):
+        for s in sorted(spoke_set):
             raw = dict(defaults)
             raw["name"] = generated_name(name, h, s)
             raw["a"] = dict(hub_over, host=h)
@@ -907,8 +945,6 @@ def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars):
                 tunnel_auth["psk"] = HostVarRef(s, psk_var)
                 raw["auth"] = tunnel_auth
             out.append((raw, name))
-    if not out:
-        _fail(scope, "spokes", "group %r has no host other than the hub" % topo["spokes"])
     return out
 
 
@@ -921,13 +957,16 @@ class FleetIndex(object):
     host (``tunnels_of``) or for the whole fleet (``validate_all``).
     """
 
-    def __init__(self, tunnels, hostvars, topologies=None, groups=None):
+    def __init__(self, tunnels, hostvars, topologies=None, groups=None, only_host=None):
+        """With ``only_host``, the index holds only the tunnels that end on that host (and the checks
+        between them): what planning one router needs. Fleet-wide checks (tunnel names unique across
+        the fleet) belong to ``validate_all`` on a full index (the ipsec_validate filter)."""
         if tunnels is None:
             tunnels = []
         if _is_undefined(tunnels) or not isinstance(tunnels, (list, tuple)):
             raise IntentError("ipsec_tunnels: must be a list of tunnels, got %s" % type(tunnels).__name__)
-        self.hostvars = hostvars
-        entries = [(raw, None) for raw in tunnels] + expand_topologies(topologies, groups, hostvars)
+        self.hostvars = hostvars = HostvarsCache(hostvars)
+        entries = [(raw, None) for raw in tunnels] + expand_topologies(topologies, groups, hostvars, only_host)
         self.entries = entries
         self.by_host = {}
         names = {}
@@ -948,6 +987,8 @@ class FleetIndex(object):
             hosts = set()
             for side in ("a", "b"):
                 hosts.add(endpoint_host(scope, side, raw.get(side)))
+            if only_host is not None and only_host not in hosts:
+                continue
             for host in hosts:
                 self.by_host.setdefault(host, []).append(position)
 

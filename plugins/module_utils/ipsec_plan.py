@@ -162,7 +162,7 @@ def build_plan(host, tunnels):
 def plan_host(host, tunnels, hostvars, topologies=None, groups=None, index=None):
     """Validate the tunnels that end on ``host`` and return its plan (raises IntentError)."""
     if index is None:
-        index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups)
+        index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups, only_host=host)
     if not intent_model._host_exists(hostvars, host):
         raise intent_model.IntentError("host '%s': not in the inventory" % host)
     return build_plan(host, index.tunnels_of(host))

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan, menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent, ipsec_plan, menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import IntentError
 
 from test_intent_fixtures import PSK, PSK2, groups, hostvars, tunnel
@@ -236,3 +236,27 @@ def test_big_fleet_plans_every_host():
     assert len(spoke_plan["peers"]) == 1 and len(hub_plan["policies"]) == 600
     plans = ipsec_plan.plan_fleet([], hv, topo, grp)
     assert len(plans) == 601
+
+
+def test_planning_one_host_expands_only_its_own_tunnels():
+    hv, grp, topo = _big_fleet(600)
+    spoke_index = intent.FleetIndex([], hv, topo, grp, only_host="s321")
+    assert [raw["name"] for raw, _origin in spoke_index.entries] == [intent.generated_name("big", "hub", "s321")]
+    hub_index = intent.FleetIndex([], hv, topo, grp, only_host="hub")
+    assert len(hub_index.entries) == 600
+    assert intent.FleetIndex([], hv, topo, grp, only_host="not-in-any-tunnel").entries == []
+
+
+def test_one_host_plans_equal_the_fleet_plan_for_every_host():
+    # a hub and spoke fleet, a mesh among three spokes, and one explicit tunnel
+    hv, grp, topo = _big_fleet(12)
+    grp["mesh"] = ["s1", "s2", "s3"]
+    for i in (1, 2, 3):
+        hv["s%d" % i]["ipsec_lan_prefixes"].append("172.16.%d.0/24" % i)
+    mesh = {"name": "m", "type": "full_mesh", "members": "mesh", "auth": {"psk": PSK}}
+    explicit = [{"name": "s4-s5", "a": {"host": "s4", "prefixes": ["192.168.4.0/24"]},
+                 "b": {"host": "s5", "prefixes": ["192.168.5.0/24"]}, "auth": {"psk": PSK}}]
+    hv["s1"]["ipsec_lan_prefixes"] = ["10.1.1.0/24"]
+    fleet = ipsec_plan.plan_fleet(explicit, hv, topo + [mesh], grp)
+    for host, plan in fleet.items():
+        assert ipsec_plan.plan_host(host, explicit, hv, topo + [mesh], grp) == plan, host
