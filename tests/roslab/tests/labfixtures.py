@@ -30,3 +30,45 @@ def lab_api(lab, name="hub", tls=False, **kwargs):
     kwargs.setdefault("timeout", 10)
     return librouteros.connect(host="127.0.0.1", port=ports["api_ssl" if tls else "api"],
                                username="admin", password="", **kwargs)
+
+
+def one_router(name="hub"):
+    """A lab router (7.22.2) with ether1 on 198.51.100.1/24 and an empty ether2, driven in-process."""
+    from roslab.menus import build_router
+
+    return build_router(name, interfaces=[{"name": "ether1"}, {"name": "ether2"}],
+                        addresses=[{"address": "198.51.100.1/24", "interface": "ether1"}])
+
+
+def run(router, command, queries=(), **attrs):
+    return router.execute(command, attrs, list(queries))
+
+
+def add(router, menu, **attrs):
+    return router.execute(menu + "/add", attrs, []).done["ret"]
+
+
+def rows(router, menu, queries=(), **attrs):
+    return router.execute(menu + "/print", attrs, list(queries)).rows
+
+
+# both ends of TWO_ROUTERS' IKEv2 tunnel: router, peer address, local LAN, remote LAN, passive
+TUNNEL_ENDS = (("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),
+               ("spoke1", "198.51.100.1", "10.20.0.0/24", "10.10.0.0/24", "no"))
+
+
+def configure_tunnel(lab):
+    """A matching IKEv2 tunnel between hub (passive) and spoke1, configured through each router's
+    API by hand (not by the collection)."""
+    for name, remote, local_lan, remote_lan, passive in TUNNEL_ENDS:
+        api = lab_api(lab, name)
+        try:
+            api.path("ip", "ipsec", "profile").add(name="ike", **{"enc-algorithm": "aes-256", "dh-group": "ecp256"})
+            api.path("ip", "ipsec", "proposal").add(name="esp", **{"pfs-group": "ecp256"})
+            api.path("ip", "ipsec", "peer").add(name="other", address=remote + "/32", profile="ike",
+                                                passive=passive, **{"exchange-mode": "ike2"})
+            api.path("ip", "ipsec", "identity").add(peer="other", secret="lab-secret")
+            api.path("ip", "ipsec", "policy").add(peer="other", tunnel="yes", proposal="esp",
+                                                  **{"src-address": local_lan, "dst-address": remote_lan})
+        finally:
+            api.close()

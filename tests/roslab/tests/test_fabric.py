@@ -3,6 +3,7 @@ API: a WAN link hub<->spoke, hub's LAN shared with a second hub for VRRP."""
 
 import pytest
 
+from labfixtures import configure_tunnel, lab_api
 from roslab.clock import LabClock
 from roslab.fabric import LAB_EPOCH, PHASE1_TIMEOUT, Fabric
 from roslab.firewall_eval import Packet
@@ -484,26 +485,8 @@ def test_run_on_loop_follows_real_time(lab):
 def test_a_running_lab_shows_the_tunnel_to_api_clients(make_lab):
     """End to end: configure both routers with librouteros over the API, let the fabric run on the
     lab loop, read active-peers and installed-sa back over the API."""
-    import librouteros
     lab = make_lab(TWO_ROUTERS, speed=0)
-
-    def lab_api(lab, name):
-        return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",
-                                   password="", timeout=10)
-    for name, remote, local_lan, remote_lan, passive in (
-            ("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),
-            ("spoke1", "198.51.100.1", "10.20.0.0/24", "10.10.0.0/24", "no")):
-        api = lab_api(lab, name)
-        try:
-            api.path("ip", "ipsec", "profile").add(name="ike", **{"enc-algorithm": "aes-256", "dh-group": "ecp256"})
-            api.path("ip", "ipsec", "proposal").add(name="esp", **{"pfs-group": "ecp256"})
-            api.path("ip", "ipsec", "peer").add(name="other", address=remote + "/32", profile="ike",
-                                                passive=passive, **{"exchange-mode": "ike2"})
-            api.path("ip", "ipsec", "identity").add(peer="other", secret="lab-secret")
-            api.path("ip", "ipsec", "policy").add(peer="other", tunnel="yes", proposal="esp",
-                                                  **{"src-address": local_lan, "dst-address": remote_lan})
-        finally:
-            api.close()
+    configure_tunnel(lab)
     lab.advance(2)
     api = lab_api(lab, "spoke1")
     try:

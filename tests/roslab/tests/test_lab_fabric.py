@@ -10,29 +10,11 @@ import time
 import pytest
 from librouteros.exceptions import ConnectionClosed
 
-from labfixtures import TWO_ROUTERS, lab_api
+from labfixtures import TWO_ROUTERS, configure_tunnel, lab_api
 from roslab.control import LabError
 
-TUNNEL_ENDS = (("hub", "198.51.100.2", "10.10.0.0/24", "10.20.0.0/24", "yes"),
-               ("spoke1", "198.51.100.1", "10.20.0.0/24", "10.10.0.0/24", "no"))
 # a refused connection is reset: the client sees a reset or a closed stream on /login
 REFUSED = (OSError, ConnectionClosed)
-
-
-def configure_tunnel(lab):
-    """A matching IKEv2 tunnel between hub (passive) and spoke1, through each router's API."""
-    for name, remote, local_lan, remote_lan, passive in TUNNEL_ENDS:
-        api = lab_api(lab, name)
-        try:
-            api.path("ip", "ipsec", "profile").add(name="ike", **{"enc-algorithm": "aes-256", "dh-group": "ecp256"})
-            api.path("ip", "ipsec", "proposal").add(name="esp", **{"pfs-group": "ecp256"})
-            api.path("ip", "ipsec", "peer").add(name="other", address=remote + "/32", profile="ike",
-                                                passive=passive, **{"exchange-mode": "ike2"})
-            api.path("ip", "ipsec", "identity").add(peer="other", secret="lab-secret")
-            api.path("ip", "ipsec", "policy").add(peer="other", tunnel="yes", proposal="esp",
-                                                  **{"src-address": local_lan, "dst-address": remote_lan})
-        finally:
-            api.close()
 
 
 def peer_states(lab, name):

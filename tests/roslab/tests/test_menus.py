@@ -7,6 +7,7 @@ import pytest
 
 from roslab import schema
 from roslab.errors import RosFatal, RosTrap
+from labfixtures import add, one_router, rows, run
 from roslab.menus import FASTTRACK_COMMENT, build_router
 
 IPSEC = "/ip/ipsec/"
@@ -15,20 +16,7 @@ FILTER = "/ip/firewall/filter"
 
 @pytest.fixture
 def router():
-    return build_router("hub", interfaces=[{"name": "ether1"}, {"name": "ether2"}],
-                        addresses=[{"address": "198.51.100.1/24", "interface": "ether1"}])
-
-
-def run(router, command, queries=(), **attrs):
-    return router.execute(command, attrs, list(queries))
-
-
-def add(router, menu, **attrs):
-    return router.execute(menu + "/add", attrs, []).done["ret"]
-
-
-def rows(router, menu, queries=(), **attrs):
-    return router.execute(menu + "/print", attrs, list(queries)).rows
+    return one_router("hub")
 
 
 def trap_of(router, command, **attrs):

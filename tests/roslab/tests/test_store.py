@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from roslab.errors import RosTrap
+from labfixtures import add, one_router, rows, run
 from roslab.menus import build_router
 from roslab.store import Result, compile_query, query_matches
 
@@ -14,20 +15,7 @@ ALIST = "/ip/firewall/address-list"
 
 @pytest.fixture
 def router():
-    return build_router("r1", interfaces=[{"name": "ether1"}, {"name": "ether2"}],
-                        addresses=[{"address": "198.51.100.1/24", "interface": "ether1"}])
-
-
-def run(router, command, queries=(), **attrs):
-    return router.execute(command, attrs, list(queries))
-
-
-def add(router, menu, **attrs):
-    return router.execute(menu + "/add", attrs, []).done["ret"]
-
-
-def rows(router, menu, queries=(), **attrs):
-    return router.execute(menu + "/print", attrs, list(queries)).rows
+    return one_router("r1")
 
 
 def trap_of(router, command, queries=(), **attrs):
