@@ -14,7 +14,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".collections"))
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan  # noqa: E402
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan  # noqa: E402
 
 PSK = "bench-only-psk-not-a-secret-000000"
 

@@ -17,7 +17,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import crypto_suites, intent  # noqa: E402
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent  # noqa: E402
 
 KIND_NAMES = {"str": "string", "int": "integer", "bool": "boolean", "list": "list", "dict": "mapping",
               "duration": "duration", "endpoint": "host name or mapping", "suite": "preset name or mapping",

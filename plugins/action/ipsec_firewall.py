@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_runner
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import firewall_engine as firewall_runner
 from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils.engine_action import ControllerAction
 
 

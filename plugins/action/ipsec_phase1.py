@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import PHASE1_SECTIONS
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import PHASE1_SECTIONS
 from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils.engine_action import EngineAction
 
 

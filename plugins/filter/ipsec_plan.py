@@ -10,8 +10,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan as planner
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as planner
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
 
 
 def _error(exc):

@@ -239,7 +239,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.firewall_runner import module_main
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.firewall_engine import module_main
 
 
 def main():

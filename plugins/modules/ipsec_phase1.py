@@ -247,7 +247,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import PHASE1_SECTIONS, module_main
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import PHASE1_SECTIONS, module_main
 
 
 def main():

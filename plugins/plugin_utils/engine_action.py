@@ -16,11 +16,11 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.community.routeros.plugins.module_utils.api import check_has_library, create_api
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
     engine_argument_spec,
     run_engine,
 )
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import MASK
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import MASK
 
 
 class EngineFailure(Exception):

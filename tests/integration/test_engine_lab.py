@@ -3,14 +3,14 @@ import copy
 
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
 )
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import ReconcileError, apply
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import same_value
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError, apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import same_value
 
 from engine_lab_helpers import connect
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ansible_collections.community.routeros.plugins.module_utils.api import create_api
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
     PHASE1_SECTIONS,
     run_engine,
 )

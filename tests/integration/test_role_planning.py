@@ -51,7 +51,7 @@ def counted_collection(tmp_path):
     for name in ("plugins", "roles", "meta"):
         shutil.copytree(os.path.join(ROOT, name), str(copy / name))
     shutil.copy(os.path.join(ROOT, "galaxy.yml"), str(copy / "galaxy.yml"))
-    with open(str(copy / "plugins" / "module_utils" / "ipsec_plan.py"), "a") as planner:
+    with open(str(copy / "plugins" / "module_utils" / "plan" / "ipsec.py"), "a") as planner:
         planner.write(COUNTER)
     import ansible_collections.community.routeros as community_routeros
     (collections / "community").mkdir()

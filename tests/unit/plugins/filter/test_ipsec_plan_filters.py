@@ -8,7 +8,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ipsecfleet.routeros.plugins.filter import ipsec_plan as filters
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "module_utils"))
 from test_intent_fixtures import PSK, groups, hostvars, tunnel  # noqa: E402

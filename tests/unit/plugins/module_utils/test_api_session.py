@@ -1,8 +1,8 @@
 """ApiSession over a stand-in for librouteros: one print per menu, string values, counted writes."""
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import ReconcileError, apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError, apply
 
 PSK = "never-in-an-error-4f1d"
 

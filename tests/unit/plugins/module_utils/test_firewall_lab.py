@@ -6,8 +6,10 @@ import inspect
 
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as fpl
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_runner, lockout, menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as fpl
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import firewall_engine as firewall_runner
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 
 from test_firewall_layouts import ADDRESS_LIST, EXTRA_FILTER, EXTRA_LISTS, EXTRA_MANGLE, EXTRA_NAT, EXTRA_RAW, FILTER
 

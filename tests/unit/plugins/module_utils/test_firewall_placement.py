@@ -5,9 +5,10 @@ import random
 
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as fpl
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan as fp
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus, reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as fpl
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as fp
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 
 from reconcile_fakes import FakeSession
 from test_firewall_layouts import (DYNAMIC_DUMMY, FILTER, LAYOUTS, MANGLE, NAT, RAW, layout)

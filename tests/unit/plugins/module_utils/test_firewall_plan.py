@@ -1,7 +1,7 @@
 """Firewall rule derivation from tunnels, overrides, and the MSS arithmetic."""
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan as fp
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as fp
 
 HUB_TUNNELS = [
     {"peer_address": "203.0.113.2", "local_prefixes": ["10.10.0.0/24"], "remote_prefixes": ["10.20.0.0/24"]},
@@ -201,7 +201,7 @@ def test_no_tunnels_no_rules_and_bad_tunnels_refused():
 
 
 def test_every_rule_uses_only_arguments_the_menu_table_allows():
-    from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
+    from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
     plan = fp.derive(HUB_TUNNELS, {"fasttrack_bypass": "accept", "nat_bypass": "prefixes"})
     for section, items in plan.sections.items():
         fields = menus.MENUS_BY_SECTION[section].fields

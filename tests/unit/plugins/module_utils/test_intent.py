@@ -420,7 +420,7 @@ def test_generated_names_are_sanitised_and_bounded():
 
 
 def test_plan_host_only_validates_the_hosts_own_tunnels():
-    from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan
+    from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
     broken_elsewhere = [tunnel(), tunnel(name="br2-br3", a="br2", b="br3", dpd_failures=0)]
     plan = ipsec_plan.plan_host("br1", broken_elsewhere, hostvars())
     assert len(plan["peers"]) == 1
@@ -458,7 +458,7 @@ def test_psk_var_is_read_only_for_the_planned_hosts_tunnels():
                     return dict.__getitem__(self, key)
             return Vars(values)
 
-    from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan
+    from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
     hv = CountingHostVars(hostvars())
     topo = [{"name": "hs", "type": "hub_and_spoke", "hub": "hq", "spokes": "branches",
              "auth": {"psk_var": "ipsec_psk"}}]

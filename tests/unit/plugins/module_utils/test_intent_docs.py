@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import crypto_suites, intent
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 

@@ -3,7 +3,9 @@ import ipaddress
 
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent, ipsec_plan
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.fleet import _check_selector_overlaps
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import IntentError
 
 from test_intent_fixtures import PSK
@@ -42,7 +44,7 @@ def brute_force_conflict(groups):
 def test_sweep_finds_a_conflict_exactly_when_brute_force_does(groups):
     fakes = [FakeTunnel("t%d" % i, pairs) for i, pairs in enumerate(groups)]
     try:
-        intent._check_selector_overlaps("host 'h'", "h", fakes)
+        _check_selector_overlaps("host 'h'", "h", fakes)
         found = False
     except IntentError:
         found = True

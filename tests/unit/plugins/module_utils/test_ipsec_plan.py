@@ -4,7 +4,9 @@ import random
 
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent, ipsec_plan, menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import IntentError
 
 from test_intent_fixtures import PSK, PSK2, groups, hostvars, tunnel

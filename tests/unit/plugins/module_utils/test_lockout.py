@@ -1,9 +1,9 @@
 """Static lock-out analysis of input chains, and the commit-confirm revert script."""
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as fpl
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan as fp
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import lockout
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as fpl
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as fp
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
 
 from test_firewall_layouts import ADDRESS_LIST, DEFCONF_FILTER, EXTRA_LISTS, FILTER, layout
 

@@ -1,8 +1,8 @@
 """The reconciler's pure core and its apply loop, against an in-memory session."""
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     MASK,
     Operation,
     ReconcileError,

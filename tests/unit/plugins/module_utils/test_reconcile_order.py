@@ -1,8 +1,8 @@
 """Ordered menus: owned items end in desired relative order with the fewest moves; others never move."""
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     _longest_increasing_subsequence,
     apply,
     plan_changes,

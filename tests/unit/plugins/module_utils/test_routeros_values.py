@@ -1,7 +1,7 @@
 """Value normalisation: every RouterOS spelling of a value compares equal, different values do not."""
 import pytest
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import (
     normalize,
     parse_duration,
     same_value,

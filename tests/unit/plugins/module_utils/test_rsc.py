@@ -2,7 +2,9 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan, menus, rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 
 from test_intent_fixtures import PSK, PSK2, hostvars, tunnel
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import ipsec_plan
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
     engine_argument_spec,

@@ -9,7 +9,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.filter.core import dict_to_list_of_dict_key_value_elements, list_of_dict_key_value_elements_to_dict
 
 from ansible_collections.ipsecfleet.routeros.plugins.filter import ipsec_plan as plan_filters
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.engine_runner import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
     engine_argument_spec,

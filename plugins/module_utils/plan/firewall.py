@@ -28,7 +28,7 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.menus import owner_comment, owner_key, MENUS_BY_SECTION
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import owner_comment, owner_key, MENUS_BY_SECTION
 
 KEY_PREFIX = "fw-"
 DEFAULT_PEER_LIST = "ipsecfleet-peers"

@@ -33,10 +33,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconcile
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import normalize
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_plan
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import normalize
 
 KEY_PREFIX = firewall_plan.KEY_PREFIX
 PEER_KEY_PREFIX = KEY_PREFIX + "peer-"

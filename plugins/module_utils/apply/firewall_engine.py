@@ -15,12 +15,12 @@ __metaclass__ = type
 import time
 
 from ansible_collections.community.routeros.plugins.module_utils.api import api_argument_spec
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as placement
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_plan
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import lockout
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import reconcile
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as placement
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_plan
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
 
 STATES = reconcile.STATES
 FILTER = "/ip/firewall/filter"

@@ -22,7 +22,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 
 SECTIONS = ("profiles", "policy_groups", "proposals", "peers", "identities", "policies")
 # IPsec sections a plan fills, in apply order (menus.APPLY_ORDER)
@@ -163,7 +163,7 @@ def plan_host(host, tunnels, hostvars, topologies=None, groups=None, index=None)
     """Validate the tunnels that end on ``host`` and return its plan (raises IntentError)."""
     if index is None:
         index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups, only_host=host)
-    if not intent_model._host_exists(hostvars, host):
+    if not intent_model.host_exists(hostvars, host):
         raise intent_model.IntentError("host '%s': not in the inventory" % host)
     return build_plan(host, index.tunnels_of(host))
 

@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 
 SECRET_PLACEHOLDER = "********"
 

@@ -21,9 +21,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import (
     default_of,
     normalize,
     same_value,

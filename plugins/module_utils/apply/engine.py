@@ -13,9 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.community.routeros.plugins.module_utils.api import api_argument_spec
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.api_session import ApiSession
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.reconcile import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     SECRET_UPDATE_MODES,
     STATES,
     ReconcileError,

@@ -27,10 +27,10 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import firewall_placement as placement
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import rsc
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.routeros_values import (
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as placement
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import (
     format_duration,
     normalize,
     parse_duration,

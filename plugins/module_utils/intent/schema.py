@@ -1,0 +1,238 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The intent schema: every field of ``ipsec_tunnels``, ``ipsec_topologies`` and the host variables the
+planner reads, with its kind, default, choices and range — the one table that both the field checker
+(``check_field``) and the generated reference in docs/intent.md (tools/gen_intent_docs.py) read.
+
+Also the error type of the whole intent package: ``IntentError`` names the tunnel (or topology, or host)
+and the field of every problem."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+class Field(object):
+    """One intent field: its type, default and documentation."""
+
+    def __init__(self, name, kind, doc, required=False, default=None, choices=None, minimum=None,
+                 maximum=None, default_doc=None):
+        self.name = name
+        self.kind = kind          # str, int, bool, list, dict, duration, endpoint, suite, secret
+        self.doc = doc
+        self.required = required
+        self.default = default
+        self.choices = choices
+        self.minimum = minimum
+        self.maximum = maximum
+        # how the default is described in docs when it is not a constant
+        self.default_doc = default_doc
+
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+NAME_MAX = 40
+TOPOLOGY_NAME_MAX = 20
+DESCRIPTION_MAX = 80
+PSK_MIN_LENGTH = 20
+DPD_MAX_SECONDS = 3600
+LIFETIME_MIN_SECONDS = 60
+LIFETIME_MAX_SECONDS = 7 * 86400
+MIN_ROUTEROS = (7, 12)
+# feature -> first RouterOS version that has it
+FEATURE_VERSIONS = {"ppk": (7, 21)}
+
+ENDPOINT_FIELDS = (
+    Field("host", "str", "Inventory hostname of the router at this end.", required=True),
+    Field("prefixes", "list", "Local LAN prefixes protected at this end (list of IPv4/IPv6 "
+          "networks, no host bits). One policy is made per (local, remote) pair of the same "
+          "address family.", default_doc="host var `ipsec_lan_prefixes`"),
+    Field("address", "str", "Public (WAN) address of this end; the other end's peer points at it "
+          "as a /32 or /128.", default_doc="host var `ipsec_wan_address`"),
+    Field("local_address", "str", "Address this end binds IKE to (peer `local-address`), when "
+          "the router has several.", default_doc="unset (RouterOS picks by routing)"),
+    Field("passive", "bool", "Responder only: this end never initiates (peer `passive`).",
+          default=False),
+)
+
+TUNNEL_FIELDS = (
+    Field("name", "str", "Unique tunnel name: lower-case letters, digits and `-`, at most 40 "
+          "characters. Keys every RouterOS item of the tunnel.", required=True),
+    Field("a", "endpoint", "First end: an inventory hostname, or a mapping of endpoint fields.",
+          required=True),
+    Field("b", "endpoint", "Second end, same form as `a`. The two ends are mirrored: `a`'s "
+          "local prefixes are `b`'s remote prefixes.", required=True),
+    Field("suite", "suite", "Crypto suite: a preset name (see docs/crypto-suites.md) or a custom "
+          "mapping with `profile` and `proposal`.", default=crypto_suites.DEFAULT_SUITE),
+    Field("auth", "dict", "Authentication. `{psk: <key>}` (method `psk`, the only one supported): "
+          "a pre-shared key of at least 20 characters, normally a vault variable. In a "
+          "hub_and_spoke topology `{psk_var: <var>}` reads the key from each spoke's host var "
+          "instead.", required=True),
+    Field("ike_version", "int", "IKE version: 2, or 1 for legacy peers.", default=2,
+          choices=(1, 2)),
+    Field("exchange_mode", "str", "IKEv1 only: `main` or `aggressive` (peer `exchange-mode`). "
+          "IKEv2 always uses `ike2`.", choices=("main", "aggressive"),
+          default_doc="`main` with IKEv1"),
+    Field("phase1_lifetime", "duration", "IKE SA lifetime (profile `lifetime`), 1m..1w.",
+          default="1d"),
+    Field("phase2_lifetime", "duration", "Child/ESP SA lifetime (proposal `lifetime`), 1m..1w; "
+          "over 24h counts as weak crypto.", default="30m"),
+    Field("dpd_interval", "duration", "Dead peer detection interval 0s..1h, or `disabled`.",
+          default="2m"),
+    Field("dpd_failures", "int", "DPD failures before the peer is declared dead (1..100; "
+          "RouterOS ignores it with IKEv2).", default=5, minimum=1, maximum=100),
+    Field("nat_traversal", "bool", "Allow NAT-T (UDP 4500 encapsulation).", default=True),
+    Field("allow_weak_crypto", "bool", "Explicit opt-in to weak algorithms (des, 3des, md5, sha1, "
+          "modp768..1536, no PFS, phase-2 lifetime over 24h).", default=False),
+    Field("policy_level", "str", "Policy `level`.", default="require",
+          choices=("require", "use", "unique")),
+    Field("ppk_secret", "secret", "IKEv2 post-quantum pre-shared key (RFC 8784; profile "
+          "`ppk=psk`, peer `ppk-secret`). Needs RouterOS 7.21 or later on both ends.",
+          default_doc="unset (no PPK)"),
+    Field("description", "str", "Free text appended to the owner comment of the tunnel's items "
+          "(at most 80 printable characters).", default_doc="unset"),
+)
+
+TOPOLOGY_FIELDS = (
+    Field("name", "str", "Topology name: lower-case letters, digits and `-`, at most 20 "
+          "characters; prefixes the generated tunnel names.", required=True),
+    Field("type", "str", "`hub_and_spoke` or `full_mesh`.", required=True,
+          choices=("hub_and_spoke", "full_mesh")),
+    Field("hub", "str", "hub_and_spoke: the hub, an inventory host or a group (several hubs: every "
+          "spoke gets a tunnel to each)."),
+    Field("spokes", "str", "hub_and_spoke: the group whose hosts are the spokes."),
+    Field("members", "str", "full_mesh: the group whose hosts all get a tunnel to each other."),
+    Field("hub_endpoint", "dict", "hub_and_spoke: endpoint fields (except `host`) for the hub "
+          "end of every generated tunnel, e.g. `{passive: true}`."),
+    Field("spoke_endpoint", "dict", "hub_and_spoke: endpoint fields (except `host`) for the spoke "
+          "end."),
+    Field("member_endpoint", "dict", "full_mesh: endpoint fields (except `host`) for both ends."),
+)
+# topologies also accept every tunnel field except these, as defaults of the generated tunnels
+TOPOLOGY_TUNNEL_EXCLUDED = ("name", "a", "b")
+
+HOST_VARS = (
+    Field("ipsec_wan_address", "str", "The router's public address; default endpoint `address`."),
+    Field("ipsec_lan_prefixes", "list", "The router's LAN prefixes; default endpoint `prefixes`."),
+    Field("routeros_version", "str", "RouterOS version running on the router (e.g. `7.22.2`); "
+          "gates version-dependent features (PPK needs 7.21). RouterOS 7.12 or later is required."),
+)
+
+TUNNEL_BY_NAME = dict((f.name, f) for f in TUNNEL_FIELDS)
+ENDPOINT_BY_NAME = dict((f.name, f) for f in ENDPOINT_FIELDS)
+TOPOLOGY_BY_NAME = dict((f.name, f) for f in TOPOLOGY_FIELDS)
+AUTH_KEYS = ("method", "psk", "psk_var")
+
+class IntentError(ValueError):
+    """Invalid intent. ``errors`` lists every problem found (one message each)."""
+
+    def __init__(self, message, errors=None):
+        super(IntentError, self).__init__(message)
+        self.errors = list(errors) if errors else [message]
+
+
+def _where(scope, field):
+    return "%s: field '%s'" % (scope, field) if field else scope
+
+
+def fail(scope, field, message):
+    raise IntentError("%s: %s" % (_where(scope, field), message))
+
+
+def tunnel_scope(name, origin=None):
+    scope = "tunnel '%s'" % (name,)
+    return scope + (" (from topology '%s')" % origin if origin else "")
+
+
+_TRUE = ("true", "yes", "on")
+_FALSE = ("false", "no", "off")
+
+
+def is_undefined(value):
+    # Jinja2 Undefined and ansible-core 2.19 markers (UndefinedMarker subclasses jinja2's Undefined),
+    # recognised by class name so that module_utils does not import jinja2
+    if isinstance(value, (str, dict, list, tuple, int, float)) or value is None:
+        return False
+    return any(c.__name__ in ("Undefined", "Marker") or c.__name__.endswith("Undefined")
+               for c in type(value).__mro__)
+
+
+def undefined_reason(value):
+    for attribute in ("_undefined_message", "_undefined_name"):
+        try:
+            reason = getattr(value, attribute)
+        except Exception:
+            continue
+        if isinstance(reason, str) and reason:
+            return " (%s)" % (reason if attribute == "_undefined_message" else "'%s' is undefined" % reason)
+    return ""
+
+
+def check_type(scope, field, kind, value):
+    """Return value coerced to ``kind`` or raise IntentError."""
+    if is_undefined(value):
+        fail(scope, field, "is undefined")
+    if kind == "str":
+        if not isinstance(value, str):
+            fail(scope, field, "must be a string, got %s" % type(value).__name__)
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        fail(scope, field, "must be a boolean (true/false), got %r" % (value,))
+    if kind == "int":
+        if isinstance(value, bool):
+            fail(scope, field, "must be an integer, got a boolean")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        fail(scope, field, "must be an integer, got %r" % (value,))
+    if kind == "list":
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            fail(scope, field, "must be a list, got %s" % type(value).__name__)
+        return list(value)
+    if kind == "dict":
+        if not isinstance(value, dict):
+            fail(scope, field, "must be a mapping, got %s" % type(value).__name__)
+        return value
+    return value
+
+
+def check_known(scope, given, known, what):
+    for key in given:
+        if key not in known:
+            close = _closest(key, known)
+            fail(scope, key if isinstance(key, str) else repr(key),
+                  "unknown %s field%s (known: %s)" % (what, (", did you mean '%s'?" % close) if close else "",
+                                                      ", ".join(sorted(known))))
+
+
+def _closest(word, candidates):
+    """The candidate within edit distance 2 of a typo, if any."""
+    if not isinstance(word, str):
+        return None
+    best = None
+    for c in candidates:
+        d = _edit_distance(word, c)
+        if d <= 2 and (best is None or d < best[0]):
+            best = (d, c)
+    return best[1] if best else None
+
+
+def _edit_distance(a, b):
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
