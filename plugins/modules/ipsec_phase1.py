@@ -22,6 +22,7 @@ extends_documentation_fragment:
   - community.routeros.api
   - ipsecfleet.routeros.engine
 options:
+  # BEGIN GENERATED from plugins/module_utils/device/menus.py by tools/gen_module_docs.py
   config:
     description:
       - The desired owned items, per menu. Keys of the items are RouterOS argument names with C(_) for C(-).
@@ -29,9 +30,7 @@ options:
     type: dict
     suboptions:
       profiles:
-        description:
-          - C(/ip/ipsec/profile) items. The menu has no comment, so O(config.profiles[].name) must start
-            with C(ipsecfleet-).
+        description: C(/ip/ipsec/profile) items. The menu has no comment, so O(config.profiles[].name) must start with C(ipsecfleet-).
         type: list
         elements: dict
         suboptions:
@@ -42,9 +41,11 @@ options:
           hash_algorithm:
             description: Hash algorithm (md5, sha1, sha256, sha384, sha512).
             type: str
+            choices: [md5, sha1, sha256, sha384, sha512]
           prf_algorithm:
             description: PRF algorithm (auto, sha1, sha256, sha384, sha512).
             type: str
+            choices: [auto, sha1, sha256, sha384, sha512]
           enc_algorithm:
             description: Encryption algorithms (aes-256, aes-192, aes-128, 3des, des); order does not matter.
             type: list
@@ -75,7 +76,7 @@ options:
           ppk:
             description: Post-quantum preshared key use (RouterOS 7.21 and later).
             type: str
-            choices: ["no", psk, psk-ike-initial, qkd]
+            choices: ['no', psk, psk-ike-initial, qkd]
       peers:
         description: C(/ip/ipsec/peer) items.
         type: list
@@ -110,7 +111,7 @@ options:
             description: Whether the peer is disabled.
             type: bool
           comment:
-            description: Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.
+            description: 'Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.'
             type: str
             required: true
           ppk_secret:
@@ -129,18 +130,17 @@ options:
             description: Authentication method, for example V(pre-shared-key) or V(digital-signature).
             type: str
           secret:
-            description:
-              - The pre-shared key. Never shown in results; a changed key is set on the existing identity.
+            description: The pre-shared key. Never shown in results; a changed key is set on the existing identity.
             type: str
           generate_policy:
             description: Generate policies from the peer's proposal.
             type: str
-            choices: ["no", port-override, port-strict]
+            choices: ['no', port-override, port-strict]
           policy_template_group:
             description: Policy group whose templates generated policies must match.
             type: str
           my_id:
-            description: Local identity (auto, address:IP, fqdn:NAME, user-fqdn:X, key-id:X).
+            description: 'Local identity (auto, address:IP, fqdn:NAME, user-fqdn:X, key-id:X).'
             type: str
           remote_id:
             description: Expected remote identity.
@@ -159,9 +159,10 @@ options:
             description: Whether the identity is disabled.
             type: bool
           comment:
-            description: Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.
+            description: 'Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.'
             type: str
             required: true
+  # END GENERATED
 requirements:
   - librouteros
 seealso:

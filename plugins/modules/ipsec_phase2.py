@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - community.routeros.api
   - ipsecfleet.routeros.engine
 options:
+  # BEGIN GENERATED from plugins/module_utils/device/menus.py by tools/gen_module_docs.py
   config:
     description:
       - The desired owned items, per menu. Keys of the items are RouterOS argument names with C(_) for C(-).
@@ -56,13 +57,11 @@ options:
             description: Whether the proposal is disabled.
             type: bool
           comment:
-            description: Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.
+            description: 'Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.'
             type: str
             required: true
       policy_groups:
-        description:
-          - C(/ip/ipsec/policy/group) items. The menu has no comment, so O(config.policy_groups[].name) must
-            start with C(ipsecfleet-).
+        description: C(/ip/ipsec/policy/group) items. The menu has no comment, so O(config.policy_groups[].name) must start with C(ipsecfleet-).
         type: list
         elements: dict
         suboptions:
@@ -121,9 +120,10 @@ options:
             description: Whether the policy is disabled.
             type: bool
           comment:
-            description: Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.
+            description: 'Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text.'
             type: str
             required: true
+  # END GENERATED
 requirements:
   - librouteros
 seealso:

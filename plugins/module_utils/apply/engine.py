@@ -22,48 +22,9 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcil
     apply,
 )
 
-_STR = dict(type="str")
-_BOOL = dict(type="bool")
-_INT = dict(type="int")
-_LIST = dict(type="list", elements="str")
-_OWNER_COMMENT = dict(type="str", required=True)
-
-# Suboptions of ``config.<section>``: RouterOS argument names with "_" (menus.py ``fields``).
-SECTION_OPTIONS = {
-    "profiles": dict(
-        name=dict(type="str", required=True), hash_algorithm=_STR, prf_algorithm=_STR,
-        enc_algorithm=_LIST, dh_group=_LIST, lifetime=_STR, lifebytes=_INT,
-        proposal_check=dict(type="str", choices=["obey", "strict", "claim", "exact"]),
-        nat_traversal=_BOOL, dpd_interval=_STR, dpd_maximum_failures=_INT,
-        ppk=dict(type="str", choices=["no", "psk", "psk-ike-initial", "qkd"]),
-    ),
-    "peers": dict(
-        name=_STR, address=_STR, local_address=_STR, passive=_BOOL, port=_INT, profile=_STR,
-        exchange_mode=dict(type="str", choices=["main", "aggressive", "ike2", "base"]),
-        send_initial_contact=_BOOL, disabled=_BOOL, comment=_OWNER_COMMENT,
-        ppk_secret=dict(type="str", no_log=True),
-    ),
-    "identities": dict(
-        peer=dict(type="str", required=True), auth_method=_STR,
-        secret=dict(type="str", no_log=True),
-        generate_policy=dict(type="str", choices=["no", "port-override", "port-strict"]),
-        policy_template_group=_STR, my_id=_STR, remote_id=_STR,
-        match_by=dict(type="str", choices=["remote-id", "certificate"]),
-        certificate=_STR, remote_certificate=_STR, disabled=_BOOL, comment=_OWNER_COMMENT,
-    ),
-    "proposals": dict(
-        name=_STR, auth_algorithms=_LIST, enc_algorithms=_LIST, lifetime=_STR, pfs_group=_STR,
-        disabled=_BOOL, comment=_OWNER_COMMENT,
-    ),
-    "policy_groups": dict(name=dict(type="str", required=True)),
-    "policies": dict(
-        peer=_STR, tunnel=_BOOL, group=_STR, src_address=_STR, dst_address=_STR, src_port=_STR,
-        dst_port=_STR, protocol=_STR, action=dict(type="str", choices=["encrypt", "discard", "none"]),
-        level=dict(type="str", choices=["require", "use", "unique"]),
-        ipsec_protocols=dict(type="str", choices=["esp", "ah"]), proposal=_STR, template=_BOOL,
-        disabled=_BOOL, comment=_OWNER_COMMENT,
-    ),
-}
+# Suboptions of ``config.<section>``: generated from the one field table (device/menus.py).
+SECTION_OPTIONS = dict((section, menu_table.option_spec(section)) for section in menu_table.MENUS_BY_SECTION
+                       if menu_table.MENUS_BY_SECTION[section].path.startswith("/ip/ipsec/"))
 
 PHASE1_SECTIONS = ("profiles", "peers", "identities")
 PHASE2_SECTIONS = ("proposals", "policy_groups", "policies")

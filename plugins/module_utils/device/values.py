@@ -19,69 +19,24 @@ __metaclass__ = type
 import ipaddress
 import re
 
-# Arguments holding a RouterOS time value (menus.py paths share argument names, so one table).
-DURATION_FIELDS = frozenset((
-    "lifetime", "dpd-interval", "timeout", "address-list-timeout",
-))
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import MENUS, fields_of_kind
 
-# Arguments whose value is a set of enum words: RouterOS prints them in its own order.
-UNORDERED_LIST_FIELDS = frozenset((
-    "enc-algorithm", "dh-group", "enc-algorithms", "auth-algorithms", "connection-state",
-    "connection-nat-state", "tcp-flags",
-))
-
-# Arguments holding an address or prefix (RouterOS adds /32 or /128 and clears host bits).
-PREFIX_FIELDS = frozenset((
-    "address", "src-address", "dst-address",
-))
+# Comparison kinds by argument name, from the one field table (device/menus.py); menus share
+# argument names, and a name has the same kind wherever it appears.
+DURATION_FIELDS = fields_of_kind("duration")
+# sets of enum words: RouterOS prints them in its own order
+UNORDERED_LIST_FIELDS = fields_of_kind("set")
+# addresses or prefixes: RouterOS adds /32 or /128 and clears host bits
+PREFIX_FIELDS = fields_of_kind("prefix")
 
 BOOLEAN_WORDS = {"yes": "true", "true": "true", "no": "false", "false": "false"}
 
 # Values RouterOS reports when an argument was never set (routeros7-behaviour.md, section 2), so that
 # an item printed without the argument compares equal to one asking for the default explicitly.
-DEFAULTS = {
-    "/ip/ipsec/profile": {
-        "hash-algorithm": "sha1", "prf-algorithm": "auto", "enc-algorithm": "aes-128,3des",
-        "dh-group": "modp2048,modp1024", "lifetime": "1d", "lifebytes": "0",
-        "proposal-check": "obey", "nat-traversal": "yes",
-        # new profiles get 8s/4 (only the built-in default profile shows 2m/5)
-        "dpd-interval": "8s", "dpd-maximum-failures": "4", "ppk": "no",
-    },
-    "/ip/ipsec/peer": {
-        "passive": "no", "port": "500", "profile": "default", "exchange-mode": "main",
-        "send-initial-contact": "yes", "disabled": "no",
-    },
-    "/ip/ipsec/proposal": {
-        "auth-algorithms": "sha1", "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc",
-        "lifetime": "30m", "pfs-group": "modp1024", "disabled": "no",
-    },
-    "/ip/ipsec/identity": {
-        "auth-method": "pre-shared-key", "secret": "", "generate-policy": "no",
-        "policy-template-group": "default", "my-id": "auto", "remote-id": "auto",
-        "match-by": "remote-id", "disabled": "no",
-    },
-    "/ip/ipsec/policy": {
-        "tunnel": "no", "group": "default", "src-port": "any", "dst-port": "any", "protocol": "all",
-        "action": "encrypt", "level": "require", "ipsec-protocols": "esp", "proposal": "default",
-        "template": "no", "disabled": "no",
-    },
-    "/ip/firewall/address-list": {"disabled": "no"},
-    "/ip/firewall/filter": {"disabled": "no", "log": "no"},
-    "/ip/firewall/nat": {"disabled": "no", "log": "no"},
-    "/ip/firewall/raw": {"disabled": "no", "log": "no"},
-    "/ip/firewall/mangle": {"disabled": "no", "log": "no"},
-}
+DEFAULTS = dict((path, menu.defaults) for path, menu in MENUS.items())
 
 # Argument groups RouterOS keeps unique within a menu (a write that would duplicate one is refused).
-# Dynamic rows do not count. (routeros7-behaviour.md: the peer's address and exchange mode make it
-# unique; names are unique; an address list refuses the same address twice.)
-UNIQUE_TOGETHER = {
-    "/ip/ipsec/profile": (("name",),),
-    "/ip/ipsec/policy/group": (("name",),),
-    "/ip/ipsec/proposal": (("name",),),
-    "/ip/ipsec/peer": (("name",), ("address", "exchange-mode")),
-    "/ip/firewall/address-list": (("list", "address"),),
-}
+UNIQUE_TOGETHER = dict((path, menu.unique) for path, menu in MENUS.items() if menu.unique)
 
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")

@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import VALUE_VERSIONS
+
 # --- RouterOS facts ------------------------------------------------------------------------------
 
 # /ip/ipsec/profile enc-algorithm (list): no blowfish/camellia although old manuals list them.
@@ -41,7 +43,9 @@ PROPOSAL_PFS_GROUPS = ("none", "ecp256", "ecp384", "ecp521", "modp768", "modp102
 AEAD_ALGORITHMS = frozenset(("aes-256-gcm", "aes-192-gcm", "aes-128-gcm", "chacha20poly1305"))
 
 # Values that appeared or disappeared within RouterOS 7 (first version with / without them).
-VERSION_REMOVED = {"ec2n155": (7, 12), "ec2n185": (7, 12)}
+# (from the device table: device/menus.py VALUE_VERSIONS)
+VERSION_REMOVED = dict((value, removed) for value, (_since, removed)
+                       in VALUE_VERSIONS[("/ip/ipsec/profile", "dh-group")].items() if removed)
 
 # --- collection policy: weak unless allow_weak_crypto ----------------------------------------------
 

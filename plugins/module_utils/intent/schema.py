@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import MENUS
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
 
 # --- schema ------------------------------------------------------------------------------------
@@ -46,7 +47,8 @@ LIFETIME_MIN_SECONDS = 60
 LIFETIME_MAX_SECONDS = 7 * 86400
 MIN_ROUTEROS = (7, 12)
 # feature -> first RouterOS version that has it
-FEATURE_VERSIONS = {"ppk": (7, 21)}
+# (from the device table: the first version with the profile's ppk argument)
+FEATURE_VERSIONS = {"ppk": MENUS["/ip/ipsec/profile"].field("ppk").since}
 
 ENDPOINT_FIELDS = (
     Field("host", "str", "Inventory hostname of the router at this end.", required=True),

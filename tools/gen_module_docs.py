@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Regenerate the ``config`` option documentation of the engine modules from the one field table.
+
+The suboptions of ``config.<section>`` (names, types, choices, required, descriptions) live in
+plugins/module_utils/device/menus.py; the argument spec is built from the same table
+(``menus.option_spec``), so docs and spec cannot disagree. The generated YAML sits between
+``# BEGIN GENERATED`` and ``# END GENERATED`` comment lines inside each module's DOCUMENTATION.
+
+    python tools/gen_module_docs.py          # rewrite the modules
+    python tools/gen_module_docs.py --check  # exit 1 if a module is stale (a unit test runs this)
+"""
+
+import argparse
+import os
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+
+# pylint: disable=wrong-import-position
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (  # noqa: E402
+    PHASE1_SECTIONS,
+    PHASE2_SECTIONS,
+)
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus  # noqa: E402
+
+MODULES = {"ipsec_phase1": PHASE1_SECTIONS, "ipsec_phase2": PHASE2_SECTIONS}
+BEGIN = "  # BEGIN GENERATED from plugins/module_utils/device/menus.py by tools/gen_module_docs.py"
+END = "  # END GENERATED"
+CONFIG_DOC = ("The desired owned items, per menu. Keys of the items are RouterOS argument names with C(_) "
+              "for C(-).", "Arguments left out are not managed with O(state=merged).")
+
+
+def _scalar(text):
+    """A YAML plain or quoted scalar for one line of documentation."""
+    if any(c in text for c in ":#") or text[:1] in "[{&*!|>'\"%@`-":
+        return "'%s'" % text.replace("'", "''")
+    return text
+
+
+def _word(text):
+    """A choice as YAML reads it back as the same string (``no`` would be a boolean)."""
+    return "'%s'" % text if text.lower() in ("yes", "no", "true", "false", "on", "off", "null") else text
+
+
+def _description(lines, indent):
+    pad = " " * indent
+    if isinstance(lines, str):
+        return ["%sdescription: %s" % (pad, _scalar(lines))]
+    return ["%sdescription:" % pad] + ["%s  - %s" % (pad, _scalar(line)) for line in lines]
+
+
+def config_yaml(sections):
+    out = ["  config:"] + _description(list(CONFIG_DOC), 4) + ["    type: dict", "    suboptions:"]
+    for section in sections:
+        menu = menus.MENUS_BY_SECTION[section]
+        out.append("      %s:" % section)
+        out += _description(menu.doc, 8)
+        out += ["        type: list", "        elements: dict", "        suboptions:"]
+        spec = menus.option_spec(section)
+        for field in menu.field_table:
+            option = spec[field.option]
+            out.append("          %s:" % field.option)
+            out += _description(field.doc, 12)
+            out.append("            type: %s" % option["type"])
+            if "elements" in option:
+                out.append("            elements: %s" % option["elements"])
+            if option.get("choices"):
+                out.append("            choices: [%s]" % ", ".join(_word(c) for c in option["choices"]))
+            if option.get("required"):
+                out.append("            required: true")
+    return "\n".join(out)
+
+
+def regenerate(text, sections, name):
+    if BEGIN not in text or END not in text:
+        raise SystemExit("%s: no %r ... %r markers in DOCUMENTATION" % (name, BEGIN.strip(), END.strip()))
+    head, rest = text.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + config_yaml(sections) + "\n" + END + tail
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a module's docs are stale")
+    args = parser.parse_args()
+    stale = []
+    for name, sections in sorted(MODULES.items()):
+        path = os.path.join(ROOT, "plugins", "modules", name + ".py")
+        with open(path) as handle:
+            text = handle.read()
+        new = regenerate(text, sections, name)
+        if new != text:
+            stale.append(path)
+            if not args.check:
+                with open(path, "w") as handle:
+                    handle.write(new)
+    if args.check and stale:
+        print("stale generated docs (run python tools/gen_module_docs.py): %s" % ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
