@@ -40,7 +40,6 @@ Request ``{"op": "...", "args": {...}}``; reply ``{"ok": true, "result": ...}`` 
 
 import asyncio
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -76,7 +75,7 @@ def _default_router_factory():
 def load_topology(topology):
     """A topology dict from a dict, a YAML/JSON file path, or YAML text."""
     if isinstance(topology, dict):
-        return topology
+        return check_topology(topology)
     import yaml
     text = str(topology)
     if os.path.exists(text):
@@ -84,9 +83,7 @@ def load_topology(topology):
             data = yaml.safe_load(handle)
     else:
         data = yaml.safe_load(text)
-    if not isinstance(data, dict) or not isinstance(data.get("routers"), dict):
-        raise ValueError("a topology needs a 'routers' mapping")
-    return data
+    return check_topology(data)
 
 
 class RouterSpec:
@@ -111,7 +108,42 @@ def _address_or_none(value):
     return str(ipaddress.ip_address(str(value)))
 
 
+# what a topology file may say (docs/lab.md "Topology"); anything else is refused by name, so a
+# misspelt key (`adresses`, `defconfig`) never leaves a router silently unconfigured
+TOPOLOGY_KEYS = ("routers", "links", "management_address")
+ROUTER_KEYS = ("version", "api_port", "api_ssl_port", "management_address", "interfaces",
+               "addresses", "identity")
+# an interface entry: its name and the ethernet properties a CHR port has at boot
+INTERFACE_KEYS = ("name", "default-name", "mac-address", "mtu", "disabled")
+
+
+def _refuse_unknown(where, mapping, known):
+    unknown = sorted(str(key) for key in mapping if key not in known)
+    if unknown:
+        raise ValueError("%s: unknown key%s %s (known: %s)" % (
+            where, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(known)))
+
+
+def check_topology(topology):
+    """Refuse a topology with keys the lab does not know, naming each one."""
+    if not isinstance(topology, dict) or not isinstance(topology.get("routers"), dict):
+        raise ValueError("a topology needs a 'routers' mapping")
+    _refuse_unknown("topology", topology, TOPOLOGY_KEYS)
+    for name, entry in topology["routers"].items():
+        entry = entry or {}
+        if not isinstance(entry, dict):
+            raise ValueError("router %s: expected a mapping, got %r" % (name, entry))
+        _refuse_unknown("router %s" % name, entry, ROUTER_KEYS)
+        for index, interface in enumerate(entry.get("interfaces") or ()):
+            if not isinstance(interface, dict) or "name" not in interface:
+                raise ValueError("router %s: interface %d needs a name" % (name, index + 1))
+            _refuse_unknown("router %s interface %s" % (name, interface["name"]), interface,
+                            INTERFACE_KEYS)
+    return topology
+
+
 def specs_from_topology(topology, base_port=0):
+    check_topology(topology)
     specs = []
     default_management = topology.get("management_address")
     for index, (name, entry) in enumerate(topology["routers"].items()):
@@ -284,11 +316,9 @@ class Lab:
 
     async def _astart(self, control):
         factory = self.router_factory or _default_router_factory()
-        accepted = _accepted_kwargs(factory)
         ssl_context = tls.server_context(self.tls_dir) if self.api_ssl else None
         for spec in self.specs.values():
-            kwargs = {k: v for k, v in spec.build.items() if accepted is None or k in accepted}
-            router = factory(name=spec.name, version=spec.version, **kwargs)
+            router = factory(name=spec.name, version=spec.version, **spec.build)
             snapshot = self._load_snapshot(spec.name)
             if snapshot is not None:
                 router.restore(snapshot)
@@ -330,15 +360,6 @@ class Lab:
     def _start_fabric(self):
         """Build the fabric over the routers (on the loop) and let its clock follow real time."""
         routers = self.routers
-        # the fabric reads configuration and writes runtime state through the Router contract;
-        # router doubles without it (lab-machinery tests) run without a fabric
-        missing = sorted(name for name, router in routers.items()
-                         if not all(hasattr(router, attr) for attr in
-                                    ("items", "set_runtime_rows", "set_runtime_props", "log")))
-        if missing:
-            self.fabric_off_reason = "routers without the runtime contract: %s" % ", ".join(missing)
-            LOG.info("lab runs without a fabric (%s)", self.fabric_off_reason)
-            return
         from roslab.fabric import Fabric  # late import: the fabric sits above menus
         links = (self.topology or {}).get("links") or self.links
         self.fabric = Fabric(routers, links, seed=self.seed)
@@ -815,17 +836,6 @@ def _socket_alive(path):
             return True
         except OSError:
             return False
-
-
-def _accepted_kwargs(factory):
-    """Keyword names a router factory takes (None: it takes **kwargs, pass everything)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}
 
 
 def _write_atomic(path, text):

@@ -120,10 +120,8 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
         self._address_cache = {}
         self.firewall_errors = []
         self._dirty = True
-        self._notified = all(hasattr(router, "on_change") for router in self.routers.values())
         for name, router in self.routers.items():
-            if hasattr(router, "on_change"):
-                router.on_change(self._changed)
+            router.on_change(self._changed)
             self._install_script_run(name, router)
         self.clock.add_poller(self._next_due, self._run_due)
         self._sync_router_clocks()
@@ -149,8 +147,8 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
     # -- public API ---------------------------------------------------------------------------------
     def tick(self, seconds=0.0):
         """Advance the lab clock ``seconds`` (0: just settle what configuration changes started)."""
-        if seconds == 0 or not self._notified:
-            # routers that do not report their writes (on_change) are looked at on every tick
+        if seconds == 0:
+            # a settle looks at every router again
             self._dirty = True
         self.clock.advance(seconds)
         # live values (uptime, expires-in) as of the new time, even when nothing was due
@@ -295,7 +293,7 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
 
         The store dispatches a verb to ``_cmd_<verb>``; menus (below script in the layering) has
         none for `run`, so the fabric provides it on each router instance it drives."""
-        if getattr(router, "_cmd_run", None) is not None or not hasattr(router, "execute_menu"):
+        if getattr(router, "_cmd_run", None) is not None:
             return
 
         def run(path, sch, attrs, queries):
@@ -609,7 +607,7 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
         by_id = {row[".id"]: row for row in rules}
         for rule_id in matched:
             row = by_id.get(rule_id)
-            if row is None or not hasattr(router, "set_runtime_props"):
+            if row is None:
                 continue
             try:
                 router.set_runtime_props("/ip/firewall/filter", rule_id, {
@@ -693,9 +691,7 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
 
     # -- runtime rows --------------------------------------------------------------------------------
     def _new_id(self, router):
-        if hasattr(router, "new_id"):
-            return router.new_id()
-        return "*%X" % (0xF0000 + self.rng.getrandbits(16))
+        return router.new_id()
 
     def _write_all(self):
         for name in self.routers:

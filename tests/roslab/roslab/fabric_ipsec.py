@@ -507,8 +507,6 @@ class IpsecMixin:
 
     def _write_runtime(self, name, clear=False):
         router = self.routers[name]
-        if not hasattr(router, "set_runtime_rows"):
-            return
         now = self.clock.now
         peers, sas_rows, policy_state = [], [], {}
         if not clear:

@@ -670,9 +670,8 @@ class Interpreter:
         row = next((r for r in rows if target in (r.get("name"), r.get(".id"))), None)
         if row is None:
             raise ScriptError(line, "no such item (script %s)" % target)
-        if hasattr(self.router, "set_runtime_props"):
-            count = int(row.get("run-count", "0") or 0) + 1
-            self.router.set_runtime_props("/system/script", row[".id"], {"run-count": str(count)})
+        count = int(row.get("run-count", "0") or 0) + 1
+        self.router.set_runtime_props("/system/script", row[".id"], {"run-count": str(count)})
         try:
             yield from self.run(row.get("source", ""), depth=scope["depth"] + 1)
         except ScriptError as exc:

@@ -11,15 +11,7 @@ import pytest
 
 from labfixtures import TWO_ROUTERS, lab_api
 from roslab.control import Lab
-
-
-def real_router_factory():
-    """``roslab.menus.build_router``; tests needing real routers skip (saying why) until it exists."""
-    try:
-        from roslab.menus import build_router
-    except ImportError as exc:
-        pytest.skip("roslab.menus.build_router not available: %s" % exc)
-    return build_router
+from roslab.menus import build_router
 
 
 @pytest.fixture
@@ -31,7 +23,7 @@ def make_lab(tmp_path):
         options.setdefault("state_dir", tmp_path / ("lab%d" % len(labs)))
         options.setdefault("save_delay", 0.05)
         if options.get("router_factory") is None:
-            options["router_factory"] = real_router_factory()
+            options["router_factory"] = build_router
         if routers is not None:
             lab = Lab.with_routers(routers, base_port=0, **options)
         else:

@@ -4,6 +4,11 @@ A normal module, imported by name: ``conftest`` is not importable by tests (test
 tests/roslab/tests each have one, and only one of them can own the module name).
 """
 
+import os
+import pathlib
+
+import pytest
+
 TWO_ROUTERS = {
     "routers": {
         "hub": {"version": "7.22.2",
@@ -72,3 +77,21 @@ def configure_tunnel(lab):
                                                   **{"src-address": local_lan, "dst-address": remote_lan})
         finally:
             api.close()
+
+
+# RouterOS's own reference material (inspect trees) lives in shared/ beside the checkout; CI runs
+# with a copy of shared/ there, so a missing tree is a failure in CI and a skip (saying where) only
+# on a developer machine without it
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
+REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+
+
+def reference_file(*parts):
+    """The path of a reference file under ``../shared/reference``; missing: fail in CI, else skip."""
+    path = REFERENCE_DIR.joinpath(*parts)
+    if not path.exists():
+        message = "reference material %s not found (shared/ beside the checkout)" % path
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -64,7 +64,9 @@ def test_trap_leaves_session_usable(api):
     with pytest.raises(TrapError) as info:
         path.add(list="x", address="192.0.2.1", **{"no-such-arg": "1"})
     assert "no-such-arg" in info.value.message
-    assert isinstance(tuple(path), tuple)  # next command on the same connection works
+    # the next commands on the same connection work: an add and a print that finds it
+    new_id = path.add(list="trap-then-add", address="192.0.2.77")
+    assert [(r[".id"], r["address"]) for r in path if r["list"] == "trap-then-add"] == [(new_id, "192.0.2.77")]
 
 
 def test_quit_is_fatal(api):

@@ -78,7 +78,7 @@ links:
 @pytest.fixture
 def lab(tmp_path):
     with Lab.from_topology(TOPOLOGY, base_port=0, state_dir=tmp_path / "state",
-                           router_factory=MemoryRouter, save_delay=0.05) as running:
+                           router_factory=MemoryRouter, fabric=False, save_delay=0.05) as running:
         yield running
 
 
@@ -119,6 +119,25 @@ def test_topology_port_collision_is_refused():
         specs_from_topology({"routers": {"a": {"api_port": 20000}, "b": {"api_port": 20000}}})
 
 
+@pytest.mark.parametrize("topology, named", [
+    ({"routers": {"a": {}}, "link": [["a:ether1", "b:ether1"]]}, "topology: unknown key link"),
+    ({"routers": {"hub": {"adresses": []}}}, "router hub: unknown key adresses"),
+    ({"routers": {"hub": {"defconfig": True, "verison": "7.24"}}},
+     "router hub: unknown keys defconfig, verison"),
+    ({"routers": {"hub": {"interfaces": [{"name": "ether1", "speed": "1G"}]}}},
+     "router hub interface ether1: unknown key speed"),
+])
+def test_topology_refuses_unknown_keys_by_name(tmp_path, topology, named):
+    # a misspelt key used to be dropped silently (the router came up without it)
+    with pytest.raises(ValueError) as info:
+        Lab.from_topology(topology, state_dir=tmp_path)
+    assert str(info.value).startswith(named)
+    path = tmp_path / "topology.yml"
+    path.write_text(__import__("yaml").safe_dump(topology))
+    with pytest.raises(ValueError, match=named):
+        load_topology(str(path))
+
+
 def test_topology_file_passes_build_args_and_links(lab):
     assert lab.router("hub").build == {"interfaces": [{"name": "ether1"}]}
     assert lab.router("spoke1").version == "7.12.2"
@@ -147,7 +166,7 @@ def test_api_ssl_port_serves_the_same_router(lab):
 
 
 def test_many_routers_in_one_process(tmp_path):
-    with Lab.with_routers(60, base_port=0, state_dir=tmp_path, router_factory=MemoryRouter,
+    with Lab.with_routers(60, base_port=0, state_dir=tmp_path, router_factory=MemoryRouter, fabric=False,
                           api_ssl=False) as lab:
         assert len(lab.ports) == 60
         for name in ("r1", "r30", "r60"):
@@ -199,11 +218,11 @@ def test_reboot_with_down_time_refuses_connections(lab):
 
 def test_configuration_survives_lab_restart(tmp_path):
     state = tmp_path / "state"
-    with Lab.from_topology(TOPOLOGY, state_dir=state, router_factory=MemoryRouter) as lab:
+    with Lab.from_topology(TOPOLOGY, state_dir=state, router_factory=MemoryRouter, fabric=False) as lab:
         with connect(lab) as c:
             c.talk("/set", "=kept=yes")
     assert json.load(open(state / "routers" / "hub.json")) == {"config": {"kept": "yes"}}
-    with Lab.from_topology(TOPOLOGY, state_dir=state, router_factory=MemoryRouter) as lab:
+    with Lab.from_topology(TOPOLOGY, state_dir=state, router_factory=MemoryRouter, fabric=False) as lab:
         assert lab.router("hub").config == {"kept": "yes"}
         assert lab.router("spoke1").config == {}
 
@@ -283,7 +302,7 @@ def test_unknown_router_is_an_error(lab):
 
 def test_control_rpc(tmp_path):
     state = tmp_path / "s"
-    lab = Lab.from_topology(TOPOLOGY, state_dir=state, router_factory=MemoryRouter)
+    lab = Lab.from_topology(TOPOLOGY, state_dir=state, router_factory=MemoryRouter, fabric=False)
     lab.start(control=True)
     try:
         client = ControlClient(state)

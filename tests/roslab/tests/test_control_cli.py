@@ -30,7 +30,7 @@ def daemon(tmp_path):
     topology = tmp_path / "topo.yml"
     topology.write_text("routers:\n  hub: {}\n  spoke1: {version: '7.12.2'}\n")
     code, out, err = roslab("up", "--topology", str(topology), "--base-port", "0",
-                            "--router-factory", "test_control:MemoryRouter", state=state)
+                            "--router-factory", "test_control:MemoryRouter", "--no-fabric", state=state)
     assert code == 0, err
     yield state, out
     roslab("down", state=state)

@@ -1,22 +1,18 @@
 """The lab's menus, argument names and allowed values agree with RouterOS's own /console/inspect trees.
 
-Reads the original trees (not the lab's generated table) from ``/work/shared/reference`` or
-``../shared/reference`` relative to the repository root; skips, saying so, where they are absent.
+Reads the original trees (not the lab's generated table) from ``../shared/reference`` beside the checkout (``labfixtures.reference_file``: absent, it fails in CI
+and skips, saying where, elsewhere).
 """
 
 import json
-import os
 
 import pytest
 
+from labfixtures import reference_file
 from roslab import schema
 from roslab.errors import RosTrap
 from roslab.menus import build_router
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-CANDIDATES = ["/work/shared/reference", os.path.join(REPO_ROOT, "..", "shared", "reference")]
-REFERENCE = next((p for p in CANDIDATES if os.path.isdir(os.path.join(p, "routeros-inspect"))), None)
-pytestmark = pytest.mark.skipif(REFERENCE is None, reason="RouterOS inspect trees not found in %s" % CANDIDATES)
 
 TREE_FILES = {"7.22.2": "7.22.2-deep.json"}
 LAB_ONLY_ARGS = {"numbers", "copy-from", "place-before"}
@@ -25,7 +21,7 @@ LAB_ONLY_ARGS = {"numbers", "copy-from", "place-before"}
 def _tree(version, cache={}):
     if version not in cache:
         name = TREE_FILES.get(version, version + ".json")
-        with open(os.path.join(REFERENCE, "routeros-inspect", name)) as f:
+        with open(reference_file("routeros-inspect", name)) as f:
             cache[version] = json.load(f)
     return cache[version]
 
@@ -141,7 +137,7 @@ def test_router_accepts_every_completed_value_and_refuses_others(path):
 
 def test_ipsec_argument_names_match_subset_schema():
     """The 7.22.2 subset schema the fidelity spec ships agrees with the lab's IPsec argument names."""
-    with open(os.path.join(REFERENCE, "routeros-7.22.2-inspect-subset.json")) as f:
+    with open(reference_file("routeros-7.22.2-inspect-subset.json")) as f:
         subset = json.load(f)["menus"]
     for path, info in subset.items():
         sch = schema.menu_schema(path, "7.22.2")

@@ -28,3 +28,44 @@ def test_no_test_imports_a_conftest_module():
             if any(name.split(".")[-1] == "conftest" for name in _imports_of(path)):
                 offenders.append(str(path))
     assert offenders == []
+
+
+LAB_TESTS = pathlib.Path(__file__).resolve().parent
+LAB_SOURCE = LAB_TESTS.parent / "roslab"
+
+
+def _calls_named(path, names):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in names:
+                yield node.lineno
+
+
+def test_no_lab_test_turns_a_broken_import_into_a_skip():
+    # importorskip or `except ImportError: skip` makes a broken lab import look like a skip
+    offenders = []
+    for path in sorted(LAB_TESTS.glob("*.py")):
+        offenders += ["%s:%d importorskip" % (path.name, n) for n in _calls_named(path, {"importorskip"})]
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None \
+                    and "ImportError" in ast.unparse(node.type):
+                offenders.append("%s:%d except ImportError" % (path.name, node.lineno))
+    assert offenders == []
+
+
+def test_reference_material_is_read_beside_the_checkout():
+    # an absolute /work/shared path is not where CI's copy of shared/ is
+    offenders = [path.name for path in sorted(LAB_TESTS.glob("*.py"))
+                 if path.name != pathlib.Path(__file__).name and "/work/shared" in path.read_text()]
+    assert offenders == []
+
+
+def test_the_lab_does_not_probe_its_own_parts():
+    # every router the lab builds has the whole Router contract: no hasattr feature probing
+    offenders = ["%s:%d" % (path.name, n) for path in sorted(LAB_SOURCE.glob("*.py"))
+                 for n in _calls_named(path, {"hasattr"})]
+    assert offenders == []

@@ -8,6 +8,7 @@ runs on real lab routers (``roslab.menus.build_router``).
 import pytest
 
 from roslab.errors import RosTrap
+from roslab.menus import build_router
 from roslab.script import Interpreter, ScriptError, import_rsc, parse, run_script, run_to_end
 
 
@@ -123,7 +124,6 @@ def test_find_in_a_one_line_command_runs_in_that_commands_menu(router):
 
 
 def test_one_line_remove_with_find_on_a_lab_router():
-    build_router = pytest.importorskip("roslab.menus").build_router
     lab_router = build_router("hub")
     lab_router.execute("/ip/firewall/filter/add", {"chain": "input", "comment": "x"}, [])
     lab_router.execute("/system/scheduler/add", {"name": "x", "interval": "1m"}, [])
@@ -273,7 +273,7 @@ EXPORT_COMMANDS = [
 
 
 def test_export_reimports_to_the_same_configuration():
-    build = pytest.importorskip("roslab.menus").build_router
+    build = build_router
     interfaces = [{"name": "ether1"}, {"name": "ether2"}]
     source = build(name="a", version="7.22.2", interfaces=interfaces, addresses=[])
     for command, attributes in EXPORT_COMMANDS:

@@ -5,6 +5,7 @@ LAN-to-LAN traffic leaves through the tunnel with its own source, or masqueraded
 import pytest
 
 from roslab.fabric import Fabric
+from roslab.menus import build_router
 from roslab.trace import format_trace
 
 HUB_WAN, SPOKE_WAN = "198.51.100.1", "198.51.100.2"
@@ -58,7 +59,7 @@ def wan_lan_lists(router):
 
 @pytest.fixture
 def net():
-    build = pytest.importorskip("roslab.menus").build_router
+    build = build_router
     interfaces = [{"name": "ether1"}, {"name": "ether2"}]
     hub = build(name="hub", version="7.22.2", interfaces=interfaces,
                 addresses=[{"address": HUB_WAN + "/24", "interface": "ether1"},
