@@ -250,6 +250,7 @@ _FW_COMMON_TYPES = {
     "log": _BOOL, "disabled": _BOOL, "passthrough": _BOOL,
     "address-list-timeout": ("time", 0, 35 * 604800 + 3 * 86400 + 13 * 3600 + 13 * 60 + 56, "none-dynamic", "none-static"),
     "ipsec-policy": "ipsec-policy", "src-address": "fw-address", "dst-address": "fw-address",
+    "limit": "fw-limit",
 }
 _FW_DEFAULTS = {"action": "accept", "log": "false", "log-prefix": "", "disabled": "false"}
 _FW_READONLY = {"bytes": "0", "packets": "0", "dynamic": "false", "invalid": "false"}
@@ -622,6 +623,16 @@ def normalise_list_address(text):
     return str(net)
 
 
+_FW_LIMIT = re.compile(r"(\d+[kMG]?)(?:/([0-9a-z.:]+))?(?:,(\d+))?(?::(packet|bit))?")
+
+
+def _time_or_none(text):
+    try:
+        return parse_time(text)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_value(arg, raw, lookup_ref):
     """Validate and normalise one input value; raise the RouterOS trap when it is refused.
 
@@ -698,6 +709,13 @@ def check_value(arg, raw, lookup_ref):
         if raw in arg.values or (re.fullmatch(r"\d+", raw) and int(raw) <= 255):
             return raw
         raise trap("no_match", arg.name)
+    if kind == "fw-limit":
+        # manual CLI reference: count[/time][,burst][:packet|bit] (count may carry k/M/G); RouterOS stores the mode, so a
+        # rule added with limit=10,5 exports (and prints) limit=10,5:packet (spec §3, §6)
+        match = _FW_LIMIT.fullmatch(raw)
+        if match is None or (match.group(2) and _time_or_none(match.group(2)) is None):
+            raise trap("invalid_value", arg.name)
+        return raw if match.group(4) else raw + ":packet"
     if kind == "fw-address":
         if "-" in raw:
             parts = raw.split("-")

@@ -548,3 +548,22 @@ def test_routeros_menus_and_commands_the_lab_lacks_are_named(router, command, na
 def test_menus_routeros_does_not_have_are_no_such_command_prefix(router):
     for command in ("/nosuch/print", "/interface/ipsec/add", "/ip/ipsec/remote-peers/print"):
         assert (trap_of(router, command).message, trap_of(router, command).category) == ("no such command prefix", 0)
+
+
+@pytest.mark.parametrize("menu", ["/ip/firewall/filter", "/ip/firewall/nat", "/ip/firewall/raw",
+                                  "/ip/firewall/mangle"])
+@pytest.mark.parametrize("given, stored", [("10,5", "10,5:packet"), ("10,5:packet", "10,5:packet"),
+                                           ("10/1m,5:bit", "10/1m,5:bit"), ("50", "50:packet")])
+def test_firewall_limit_is_stored_with_its_mode(router, menu, given, stored):
+    # manual CLI reference: count[/time][,burst][:packet|bit]; exports show limit=10,5:packet
+    rule = add(router, menu, chain="x", action="passthrough" if menu != "/ip/firewall/nat" else "accept",
+               limit=given)
+    assert [r["limit"] for r in rows(router, menu) if r[".id"] == rule] == [stored]
+
+
+@pytest.mark.parametrize("given", ["abc", "10,", "10:byte", "10/xyz,5", ""])
+def test_firewall_limit_that_is_no_rate_is_refused(router, given):
+    with pytest.raises(RosTrap) as info:
+        add(router, "/ip/firewall/filter", chain="x", limit=given)
+    assert info.value.message == "invalid value for argument limit"
+    assert [r for r in rows(router, "/ip/firewall/filter") if r.get("chain") == "x"] == []
