@@ -16,10 +16,12 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.community.routeros.plugins.module_utils.api import check_has_library, create_api
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import ConvergeError
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
     engine_argument_spec,
     run_engine,
 )
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan as host_plans
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import MASK
 
 
@@ -92,6 +94,10 @@ class ControllerAction(ActionBase):
 
         try:
             outcome = self.run_engine(params, connect, task_vars or {})
+        except ConvergeError as error:  # refused or failed after writes: report what was written
+            result.update(_masked(error.result, secrets))
+            result.update(failed=True, msg=_masked(to_native(error), secrets))
+            return result
         except EngineFailure as error:
             result.update(failed=True, msg=_masked(to_native(error), secrets))
             result.update(_masked(error.details, secrets))
@@ -107,6 +113,19 @@ class ControllerAction(ActionBase):
         return result
 
 
+    def host_plan(self, task_vars, features, **options):
+        """This host's HostPlan from the inventory intent (None when the inventory declares none).
+
+        The intent is normalised once per host and task; task_vars hold it as written, so it is
+        rendered first (a psk given as "{{ vault_... }}")."""
+        raw = self._templar.template(task_vars.get("ipsec_tunnels"))
+        topologies = self._templar.template(task_vars.get("ipsec_topologies"))
+        if raw is None and topologies is None:
+            return None
+        return host_plans.plan_from_intent(task_vars["inventory_hostname"], raw or [], task_vars["hostvars"],
+                                           topologies, task_vars.get("groups"), features=features, **options)
+
+
 class EngineAction(ControllerAction):
     """Base of the ipsec_phase1/ipsec_phase2 action plugins; subclasses set SECTIONS."""
 
@@ -116,5 +135,11 @@ class EngineAction(ControllerAction):
         return engine_argument_spec(self.SECTIONS)
 
     def run_engine(self, params, connect, task_vars):
+        desired = None
+        if params.get("config") is None and params["state"] in ("merged", "replaced", "overridden", "rendered"):
+            # no config given: this host's share of the plan, built here once (the role passes none)
+            plan = self.host_plan(task_vars, features=("ipsec",))
+            if plan is not None:
+                desired = plan.subset(self.SECTIONS)
         return run_engine(params, self.SECTIONS, connect, check_mode=self._task.check_mode,
-                          diff=self._task.diff)
+                          diff=self._task.diff, desired=desired)

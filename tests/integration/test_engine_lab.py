@@ -9,7 +9,8 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine i
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
 )
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError, apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import same_value
 
 from engine_lab_helpers import connect

@@ -1,5 +1,5 @@
-"""How often the phase roles run the planner: once per templating of their config, not once per
-section they pick from the plan (a fleet-sized derivation repeated for nothing)."""
+"""How often the phase roles run the planner: once per host and task (the HostPlan built in the action
+plugin). The role's argument-spec check must not template a derived config and plan a second time."""
 import os
 import shutil
 import subprocess
@@ -9,17 +9,17 @@ import yaml
 
 from engine_lab_helpers import ROOT
 
-# appended to a copy of the planner: every plan_host call is written down with its host
+# appended to a copy of the planner: every plan_from_intent call is written down with its host
 COUNTER = '''
 
 import os as _os
-_counted_plan_host = plan_host
+_counted_plan_from_intent = plan_from_intent
 
 
-def plan_host(host, *args, **kwargs):
+def plan_from_intent(host, *args, **kwargs):
     with open(_os.environ["IPSECFLEET_PLAN_COUNT"], "a") as count:
         count.write(host + "\\n")
-    return _counted_plan_host(host, *args, **kwargs)
+    return _counted_plan_from_intent(host, *args, **kwargs)
 '''
 
 INVENTORY = {"all": {
@@ -51,7 +51,7 @@ def counted_collection(tmp_path):
     for name in ("plugins", "roles", "meta"):
         shutil.copytree(os.path.join(ROOT, name), str(copy / name))
     shutil.copy(os.path.join(ROOT, "galaxy.yml"), str(copy / "galaxy.yml"))
-    with open(str(copy / "plugins" / "module_utils" / "plan" / "ipsec.py"), "a") as planner:
+    with open(str(copy / "plugins" / "module_utils" / "plan" / "host_plan.py"), "a") as planner:
         planner.write(COUNTER)
     import ansible_collections.community.routeros as community_routeros
     (collections / "community").mkdir()
@@ -72,5 +72,5 @@ def test_each_role_plans_once_per_templating_of_its_config(tmp_path):
                           capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     calls = count.read_text().split()
-    # per role and host: the argument-spec validation and the task each template the config once
-    assert sorted(calls) == ["hub"] * 4 + ["spoke1"] * 4, calls
+    # per role and host: one HostPlan, in the task (the argument-spec validation plans nothing)
+    assert sorted(calls) == ["hub"] * 2 + ["spoke1"] * 2, calls

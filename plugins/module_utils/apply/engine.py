@@ -14,12 +14,11 @@ __metaclass__ = type
 
 from ansible_collections.community.routeros.plugins.module_utils.api import api_argument_spec
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import ConvergeError, converge
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     SECRET_UPDATE_MODES,
     STATES,
     ReconcileError,
-    apply,
 )
 
 # Suboptions of ``config.<section>``: generated from the one field table (device/menus.py).
@@ -72,24 +71,20 @@ def desired_from_params(params, sections):
     return dict((section, config.get(section)) for section in sections if config.get(section) is not None)
 
 
-def run_engine(params, sections, connect, check_mode=False, diff=False):
+def run_engine(params, sections, connect, check_mode=False, diff=False, desired=None):
     """Run the engine for one module invocation. ``connect()`` returns a logged-in librouteros Api.
 
-    Returns the module result (without ``failed``); raises ReconcileError for problems found.
+    ``desired``: the items to converge when the task gives no ``config`` (the action plugin passes the
+    host's plan). Returns the module result (without ``failed``); raises ConvergeError (a
+    ReconcileError) carrying the result to report.
     """
     state = params["state"]
-    desired = desired_from_params(params, sections)
-    menu_paths = [menu_table.MENUS_BY_SECTION[s].path for s in sections]
-    if state == "rendered":
-        return _shape(apply(None, desired, state, menu_paths=menu_paths), diff)
-    if state in ("merged", "replaced", "overridden") and params.get("config") is None:
-        raise ReconcileError("state=%s needs config" % state)
-    session = ApiSession(connect())
-    try:
-        return _shape(apply(session, desired, state, check_mode=check_mode, menu_paths=menu_paths,
-                            secret_update=params.get("secret_update") or "on_change"), diff)
-    finally:
-        session.close()
+    if params.get("config") is not None or desired is None:
+        desired = desired_from_params(params, sections)
+        if state in ("merged", "replaced", "overridden") and params.get("config") is None:
+            raise ReconcileError("state=%s needs config" % state)
+    return _shape(converge(connect, desired, state, sections, check_mode=check_mode,
+                           secret_update=params.get("secret_update") or "on_change"), diff)
 
 
 def _shape(result, diff):
@@ -115,6 +110,8 @@ def module_main(sections):
     try:
         result = run_engine(module.params, sections, lambda: create_api(module),
                             check_mode=module.check_mode, diff=module._diff)
-    except Exception as error:  # ReconcileError, a trap or a lost connection while reading
+    except ConvergeError as error:  # a refusal or a failed write: report what was written
+        module.fail_json(msg=str(error), **error.result)
+    except Exception as error:  # a trap or a lost connection while reading
         module.fail_json(msg=str(error))
     module.exit_json(**result)

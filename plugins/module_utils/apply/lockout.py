@@ -25,7 +25,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import re
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as placement
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
@@ -350,16 +349,6 @@ OWNED_COMMENT_REGEX = "^" + menu_table.OWNER_COMMENT_PREFIX + placement.KEY_PREF
 _READONLY = frozenset((".id", "bytes", "packets", "dynamic", "invalid", "creation-time", ".nextid"))
 
 
-def rsc_quote(value):
-    """A RouterOS script string literal (or a bare word when that is unambiguous)."""
-    text = "" if value is None else str(value)
-    if text and re.match(r"^[A-Za-z0-9_.,:/*!@+-]+$", text) and not text.startswith("!"):
-        return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("?", "\\?")
-    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return '"%s"' % escaped
-
-
 def revert_script(rows_by_path):
     """RouterOS script text that restores the owned firewall items of ``rows_by_path`` as they are now.
 
@@ -382,7 +371,7 @@ def revert_script(rows_by_path):
             for name in sorted(row):
                 if name in _READONLY or name.startswith("."):
                     continue
-                words.append("%s=%s" % (name, rsc_quote(row[name])))
+                words.append("%s=%s" % (name, rsc.quote(row[name])))
             if menu.ordered:
                 following = _next_foreign(menu, rows, index)
                 if following is not None:
@@ -408,35 +397,31 @@ def timeout_seconds(value):
     return int(seconds)
 
 
-def _menu(api, path):
-    return api.path(*path.strip("/").split("/"))
-
-
-def pending_revert(api):
+def pending_revert(session):
     """True when a revert scheduler from an earlier run is still armed on the router."""
-    return any(row.get("name") == REVERT_NAME for row in _menu(api, "/system/scheduler"))
+    return any(row.get("name") == REVERT_NAME for row in session.read("/system/scheduler"))
 
 
-def arm(api, script_text, timeout):
-    """Create the revert script and a scheduler that runs it once ``timeout`` seconds from now.
+def arm(session, script_text, timeout):
+    """Create the revert script and a scheduler that runs it once ``timeout`` seconds from now,
+    through the task's counted ``ApiSession`` (the same writes and quoting as every other change).
 
     RouterOS starts an interval scheduler at the time it is added, so its first run is one interval
     later; the script removes the scheduler (and itself) when it runs, so it runs exactly once.
     """
-    if pending_revert(api):
+    if pending_revert(session):
         raise LockoutError("a commit-confirm revert (%s) is already armed on the router from an earlier run; "
                            "wait for it to fire or remove /system scheduler and /system script %s first"
                            % (REVERT_NAME, REVERT_NAME))
     comment = menu_table.owner_comment("fw-revert", "commit-confirm")
-    _menu(api, "/system/script").add(**{"name": REVERT_NAME, "source": script_text, "comment": comment})
-    _menu(api, "/system/scheduler").add(**{"name": REVERT_NAME, "interval": format_duration(timeout),
-                                           "on-event": REVERT_NAME, "comment": comment})
+    session.add("/system/script", {"name": REVERT_NAME, "source": script_text, "comment": comment})
+    session.add("/system/scheduler", {"name": REVERT_NAME, "interval": format_duration(timeout),
+                                      "on-event": REVERT_NAME, "comment": comment})
 
 
-def disarm(api):
+def disarm(session):
     """Remove the scheduler first (so the script can no longer fire), then the script."""
     for path in ("/system/scheduler", "/system/script"):
-        menu = _menu(api, path)
-        for row in tuple(menu):
+        for row in session.read(path):
             if row.get("name") == REVERT_NAME:
-                menu.remove(row[".id"])
+                session.remove(path, row[".id"])

@@ -4,9 +4,10 @@
 """The one reconciler every module of the collection uses.
 
 ``plan_changes`` is pure: from one menu's printed rows and the desired items it computes the fewest
-RouterOS writes (add / set / remove / move, ``place-before`` for ordered menus). ``apply`` reads every
-managed menu once through an ``ApiSession``, validates everything before the first write, then writes
-in dependency order: adds, sets and moves following ``menus.APPLY_ORDER`` (an item exists before
+RouterOS writes (add / set / remove / move, ``place-before`` for ordered menus).
+``ordered_operations`` puts the writes of several menus in a safe order and ``execute`` performs them;
+the pipeline around them (apply/converge.py) reads every managed menu once through an ``ApiSession``,
+validates everything before the first write, then writes in dependency order: adds, sets and moves following ``menus.APPLY_ORDER`` (an item exists before
 anything references it), removals in reverse order afterwards (nothing references an item any more
 when it goes).
 
@@ -637,62 +638,6 @@ def gather(session, menu_paths):
         gathered[menu.section] = [to_module_item(menu, row) for row in session.read(path)
                                   if row_is_owned(menu, row)]
     return gathered
-
-
-def apply(session, desired, state, check_mode=False, menu_paths=None, anchors=None,
-          secret_update="on_change"):
-    """Converge the menus in ``menu_paths`` (default: those named by ``desired``) to ``desired``.
-
-    ``desired``: section name (``peers``...) -> module-format items. ``anchors``: menu path ->
-    anchor function for ordered menus. Returns a dict with ``changed``, ``commands`` (masked),
-    ``writes`` (writes done; 0 in check mode), ``operations`` and ``diff`` (owned items before/after),
-    or ``gathered`` / ``rendered`` for those states. Raises ReconcileError.
-    """
-    if state not in STATES:
-        raise ReconcileError("state must be one of %s" % ", ".join(STATES))
-    desired = desired or {}
-    for section in desired:
-        if section not in menu_table.MENUS_BY_SECTION:
-            raise ReconcileError("unknown section %r" % section)
-    if menu_paths is None:
-        menu_paths = [menu_table.MENUS_BY_SECTION[s].path for s in desired]
-    menu_paths = [p for p in menu_table.APPLY_ORDER if p in set(menu_paths)]
-    if state == "rendered":
-        return {"changed": False, "rendered": render_commands(desired, menu_paths), "commands": [],
-                "writes": 0}
-    if state == "gathered":
-        return {"changed": False, "gathered": gather(session, menu_paths), "commands": [], "writes": 0}
-
-    anchors = anchors or {}
-    delete_everything = state == "deleted" and not any(desired.get(s) for s in desired)
-    plans = []
-    # every menu is read and planned before the first write: a collision aborts a run untouched
-    for path in menu_paths:
-        menu = menu_table.MENUS[path]
-        items = desired.get(menu.section)
-        if state == "deleted" and not delete_everything and not items:
-            continue
-        if state in ("merged", "replaced") and menu.section not in desired:
-            continue
-        plans.append(plan_changes(menu, session.read(path), items or [], state,
-                                  anchor=anchors.get(path), secret_update=secret_update))
-
-    plans, operations = ordered_operations(session, plans)
-    result = {
-        "changed": bool(operations),
-        "commands": [op.command() for op in operations],
-        "operations": [op.as_dict() for op in operations],
-        "writes": 0,
-        "diff": {
-            "before": dict((plan.menu.section, plan.before) for plan in plans),
-            "after": dict((plan.menu.section, plan.after) for plan in plans),
-        },
-    }
-    if check_mode:
-        return result
-    execute(session, operations)
-    result["writes"] = session.writes
-    return result
 
 
 def execute(session, operations):

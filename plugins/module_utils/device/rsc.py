@@ -30,7 +30,8 @@ class RenderError(ValueError):
 def quote(value):
     """A RouterOS script value: bare when safe, else double-quoted with RouterOS escapes."""
     text = "" if value is None else str(value)
-    if text and all(c in _BARE_CHARS for c in text):
+    # a leading "!" would read as the negation operator in a script expression
+    if text and all(c in _BARE_CHARS for c in text) and not text.startswith("!"):
         return text
     out = []
     for char in text:

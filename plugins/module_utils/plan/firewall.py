@@ -3,15 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The firewall an IPsec router needs, derived from its tunnels (pure functions, no router access).
 
-Input: the host's tunnels as a list of dicts (what ``intent``/``ipsec_plan`` produce per host, or what a
-user passes directly)::
-
-    {"peer_address": "203.0.113.2",            # the remote end's public address (IPv4 or DNS name)
-     "local_prefixes": ["10.10.0.0/24"],       # this router's side of the tunnel selectors
-     "remote_prefixes": ["10.20.0.0/24"],      # the peer's side
-     # optional, used for the MSS arithmetic and the AH rules:
-     "enc_algorithms": "aes-256-cbc", "auth_algorithms": "sha256",
-     "ipsec_protocols": "esp", "nat_traversal": True}
+Input: what the firewall needs to know of each tunnel ending on the router, a ``TunnelFacts``. The
+feature builder (``build``) reads them straight from the intent's ``Tunnel`` model (``facts_of``); a
+user of the ipsec_firewall module who does not use the intent passes the same facts as its
+``tunnels`` option (``facts_from_option``).
 
 Output: a ``FirewallPlan`` whose ``sections`` map a menus.py section (``address_lists``, ``raw``,
 ``filter``, ``nat``, ``mangle``) to the ordered owned items (module-option spelling: RouterOS argument
@@ -52,6 +47,48 @@ DEFAULT_OPTIONS = {
 
 class PlanError(ValueError):
     """The tunnels or overrides cannot produce a valid firewall plan."""
+
+
+class TunnelFacts(object):
+    """What the firewall derivation reads of one tunnel, seen from the router being planned."""
+
+    __slots__ = ("peer_address", "local_prefixes", "remote_prefixes", "enc_algorithms", "auth_algorithms",
+                 "ipsec_protocols", "nat_traversal")
+
+    def __init__(self, peer_address, local_prefixes=(), remote_prefixes=(), enc_algorithms=None,
+                 auth_algorithms=None, ipsec_protocols="esp", nat_traversal=True):
+        self.peer_address = peer_address
+        self.local_prefixes = tuple(local_prefixes or ())
+        self.remote_prefixes = tuple(remote_prefixes or ())
+        # None: the RouterOS proposal default; an empty auth list: an AEAD proposal (no separate ICV)
+        self.enc_algorithms = enc_algorithms
+        self.auth_algorithms = auth_algorithms
+        self.ipsec_protocols = ipsec_protocols or "esp"
+        self.nat_traversal = nat_traversal not in (False, "no", "false")
+
+
+def facts_of(tunnel, host):
+    """The firewall facts of an intent ``Tunnel`` as ``host`` sees it."""
+    _local, remote = tunnel.side(host)
+    selectors = tunnel.selectors(host)
+    return TunnelFacts(
+        peer_address=str(remote.address),
+        local_prefixes=sorted(set(str(src) for src, _dst in selectors)),
+        remote_prefixes=sorted(set(str(dst) for _src, dst in selectors)),
+        enc_algorithms=tuple(tunnel.suite.proposal["enc_algorithms"]),
+        auth_algorithms=tuple(tunnel.suite.proposal["auth_algorithms"]),
+        nat_traversal=tunnel.nat_traversal)
+
+
+def facts_from_option(entry, index=0):
+    """The facts from one entry of the ipsec_firewall module's ``tunnels`` option (plain mapping)."""
+    if not isinstance(entry, dict) or not entry.get("peer_address"):
+        raise PlanError("tunnel #%d needs a peer_address" % index)
+    known = TunnelFacts.__slots__
+    unknown = sorted(k for k in entry if k not in known)
+    if unknown:
+        raise PlanError("tunnel #%d: unknown field(s) %s" % (index, ", ".join(unknown)))
+    return TunnelFacts(**dict((k, v) for k, v in entry.items() if v is not None))
 
 
 class FirewallPlan(object):
@@ -154,12 +191,11 @@ def esp_overhead_mss(wan_mtu, enc, auth, nat_traversal=True, outer_ip_version=4)
 def tunnels_mss(tunnels, wan_mtu=1500, outer_ip_version=4):
     """The smallest MSS over every tunnel and every algorithm it may negotiate, with its explanation."""
     worst = None
-    for tunnel in tunnels:
-        natt = tunnel.get("nat_traversal", True)
-        natt = natt not in (False, "no", "false")
-        for enc in _words(tunnel.get("enc_algorithms"), PROPOSAL_DEFAULT_ENC):
+    for tunnel in _as_facts(tunnels):
+        natt = tunnel.nat_traversal
+        for enc in _words(tunnel.enc_algorithms, PROPOSAL_DEFAULT_ENC):
             # an empty list is how AEAD proposals are written (auth-algorithms=""): no separate ICV
-            auths = tunnel.get("auth_algorithms")
+            auths = tunnel.auth_algorithms
             auths = ["null"] if auths is not None and not _words(auths, "") else _words(auths, PROPOSAL_DEFAULT_AUTH)
             for auth in auths:
                 candidate = esp_overhead_mss(wan_mtu, enc, auth, natt, outer_ip_version)
@@ -204,17 +240,15 @@ def _key_text(text):
     return text.replace("/", "_").replace(" ", "")
 
 
-def _validate_tunnels(tunnels):
+def _as_facts(tunnels):
     if not isinstance(tunnels, (list, tuple)):
         raise PlanError("tunnels must be a list")
-    for index, tunnel in enumerate(tunnels):
-        if not isinstance(tunnel, dict) or not tunnel.get("peer_address"):
-            raise PlanError("tunnel #%d needs a peer_address" % index)
+    return [t if isinstance(t, TunnelFacts) else facts_from_option(t, i) for i, t in enumerate(tunnels)]
 
 
 def derive(tunnels, options=None):
-    """The firewall plan for one router from its tunnels (before overrides)."""
-    _validate_tunnels(tunnels)
+    """The firewall plan for one router from its tunnels' facts (before overrides)."""
+    tunnels = _as_facts(tunnels)
     opts = dict(DEFAULT_OPTIONS)
     opts.update(dict((k, v) for k, v in (options or {}).items() if v is not None))
     for name, allowed in (("fasttrack_bypass", ("raw", "accept", "none")),
@@ -228,13 +262,13 @@ def derive(tunnels, options=None):
     pairs = []  # (local prefix, remote prefix), in tunnel order, unique
     uses_ah = False
     for tunnel in tunnels:
-        entry = _peer_entry(tunnel["peer_address"], plan.warnings)
+        entry = _peer_entry(tunnel.peer_address, plan.warnings)
         if entry is not None and entry not in peers:
             peers.append(entry)
-        if "ah" in _words(tunnel.get("ipsec_protocols"), "esp"):
+        if "ah" in _words(tunnel.ipsec_protocols, "esp"):
             uses_ah = True
-        local = _ipv4_prefixes(tunnel.get("local_prefixes"), "local prefix", plan.warnings)
-        remote = _ipv4_prefixes(tunnel.get("remote_prefixes"), "remote prefix", plan.warnings)
+        local = _ipv4_prefixes(tunnel.local_prefixes, "local prefix", plan.warnings)
+        remote = _ipv4_prefixes(tunnel.remote_prefixes, "remote prefix", plan.warnings)
         for src in local:
             for dst in remote:
                 if (src, dst) not in pairs:

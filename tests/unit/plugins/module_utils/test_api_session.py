@@ -2,7 +2,8 @@
 import pytest
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError, apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError
 
 PSK = "never-in-an-error-4f1d"
 

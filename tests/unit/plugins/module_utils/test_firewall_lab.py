@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as fpl
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import firewall_engine as firewall_runner
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 
 from test_firewall_layouts import ADDRESS_LIST, EXTRA_FILTER, EXTRA_LISTS, EXTRA_MANGLE, EXTRA_NAT, EXTRA_RAW, FILTER
@@ -109,7 +110,7 @@ def test_converge_idempotent_and_confirmed(lab):
     after = firewall(lab)
     assert foreign(after) == foreign(before)
     assert after[FILTER][0]["comment"] == "special dummy rule to show fasttrack counters"
-    plan_blocks = firewall_runner._plan(params()).blocks
+    plan_blocks = firewall_runner.plan(params()).blocks
     for path in fpl.FIREWALL_PATHS:
         assert fpl.violations(after[path], plan_blocks) == []
     # disarmed: neither scheduler nor script is left
@@ -169,7 +170,7 @@ def test_failed_reconnect_leaves_the_revert_armed_and_it_restores(lab):
 def test_pending_revert_blocks_a_new_change(lab):
     api = connect(lab)
     try:
-        lockout.arm(api, "/system script remove [find where name=\"x\"]\n", 120)
+        lockout.arm(ApiSession(api), "/system script remove [find where name=\"x\"]\n", 120)
     finally:
         api.close()
     with pytest.raises(lockout.LockoutError, match="already armed"):

@@ -2,6 +2,7 @@
 tunnels established by the lab's IKE, and a second apply changes nothing."""
 import pytest
 
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import converge
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
@@ -49,7 +50,7 @@ def apply(lab, host, plan, state="overridden"):
                               timeout=5)
     session = ApiSession(api)
     try:
-        return reconcile.apply(session, plan, state, menu_paths=IPSEC_PATHS)
+        return converge.apply(session, plan, state, menu_paths=IPSEC_PATHS)
     finally:
         session.close()
 

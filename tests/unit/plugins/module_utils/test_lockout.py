@@ -4,6 +4,8 @@ import pytest
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as fpl
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as fp
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
 
 from test_firewall_layouts import ADDRESS_LIST, DEFCONF_FILTER, EXTRA_LISTS, FILTER, layout
 
@@ -192,7 +194,7 @@ def test_revert_script_of_a_router_without_managed_rules_only_removes():
     ("a b", '"a b"'), ('say "hi" $x', '"say \\"hi\\" \\$x"'), ("", '""'), ("in,ipsec", "in,ipsec"),
 ])
 def test_rsc_quote(value, quoted):
-    assert lockout.rsc_quote(value) == quoted
+    assert rsc.quote(value) == quoted
 
 
 def test_confirm_timeout_parsing():
@@ -228,12 +230,13 @@ class FakeApi(object):
 
 def test_arm_and_disarm():
     api = FakeApi()
-    lockout.arm(api, "/system script remove x\n", 120)
+    session = ApiSession(api)
+    lockout.arm(session, "/system script remove x\n", 120)
     scheduler = api.menus["/system/scheduler"][0]
     assert scheduler["interval"] == "2m" and scheduler["on-event"] == "ipsecfleet-fw-revert"
     assert api.menus["/system/script"][0]["source"] == "/system script remove x\n"
     with pytest.raises(lockout.LockoutError, match="already armed"):
-        lockout.arm(api, "x", 120)
+        lockout.arm(ApiSession(api), "x", 120)
     api.menus["/system/script"].append({".id": "*9", "name": "foreign"})
-    lockout.disarm(api)
+    lockout.disarm(ApiSession(api))
     assert api.menus["/system/scheduler"] == [] and api.menus["/system/script"] == [{".id": "*9", "name": "foreign"}]

@@ -2,11 +2,11 @@
 import pytest
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import apply
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     MASK,
     Operation,
     ReconcileError,
-    apply,
     plan_changes,
     selector,
 )

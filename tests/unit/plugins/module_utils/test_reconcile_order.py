@@ -2,9 +2,9 @@
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import apply
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     _longest_increasing_subsequence,
-    apply,
     plan_changes,
 )
 

@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One ``HostPlan`` per host and task: the desired owned objects of one router, every section.
+
+The host's tunnels are normalised once (``intent.FleetIndex`` restricted to the host), then each
+feature builder reads the ``Tunnel`` model and adds its sections:
+
+    ipsec     profiles, proposals, peers, identities, policies       (plan/ipsec.py)
+    firewall  address_lists, raw, filter, nat, mangle + their blocks  (plan/firewall.py)
+
+A new feature (route-based interfaces, HA scripts, certificates, ...) is one more builder in
+``BUILDERS``; the apply engine (apply/converge.py) converges every section the same way.
+
+"Plan" here means the desired objects; the change set the engine computes from them against the
+router is an ``apply.reconcile`` plan of operations.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_builder
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_builder
+
+
+class HostPlan(object):
+    """The desired owned objects of one router, by section (menus.MENUS_BY_SECTION)."""
+
+    def __init__(self, host, tunnels):
+        self.host = host
+        self.tunnels = list(tunnels)       # validated intent.Tunnel objects ending on the host
+        self.sections = {}                 # section -> ordered module-format items
+        self.blocks = {}                   # firewall item key -> placement block
+        self.warnings = []
+        self.notes = {}                    # builder facts worth reporting (e.g. the MSS and why)
+
+    def add_section(self, section, items):
+        if section not in menus.MENUS_BY_SECTION:
+            raise ValueError("unknown section %r" % section)
+        self.sections[section] = list(items)
+
+    def subset(self, sections):
+        """The desired items of ``sections`` only (what one role's task converges)."""
+        return dict((s, self.sections.get(s, [])) for s in sections)
+
+
+def build_ipsec(plan, options):
+    for section, items in ipsec_builder.build_plan(plan.host, plan.tunnels).items():
+        plan.add_section(section, items)
+
+
+def build_firewall(plan, options):
+    facts = options.get("firewall_tunnels")
+    if facts is None:
+        facts = [firewall_builder.facts_of(t, plan.host) for t in plan.tunnels]
+    fw = firewall_builder.build_plan(facts, options.get("firewall_options") or {},
+                                     options.get("firewall_overrides") or {})
+    for section, items in fw.sections.items():
+        plan.add_section(section, items)
+    plan.blocks.update(fw.blocks)
+    plan.warnings.extend(fw.warnings)
+    if fw.mss is not None:
+        plan.notes["mss"] = fw.mss
+        plan.notes["mss_explanation"] = fw.mss_explanation
+
+
+# feature -> (builder, sections it fills), in the order they run
+BUILDERS = (
+    ("ipsec", build_ipsec, ipsec_builder.PLAN_SECTIONS),
+    ("firewall", build_firewall, firewall_builder.SECTIONS),
+)
+FEATURE_SECTIONS = dict((name, sections) for name, _build, sections in BUILDERS)
+
+
+def build_host_plan(host, tunnels, features=None, **options):
+    """Run the builders of ``features`` (default: all) over the host's validated tunnels.
+
+    ``options``: ``firewall_options``/``firewall_overrides`` (the ipsec_firewall knobs), and
+    ``firewall_tunnels`` (explicit TunnelFacts or option mappings instead of the intent's tunnels).
+    Raises intent.IntentError or plan.firewall.PlanError.
+    """
+    plan = HostPlan(host, tunnels)
+    for name, build, _sections in BUILDERS:
+        if features is None or name in features:
+            build(plan, options)
+    return plan
+
+
+def intent_tunnels(host, tunnels, hostvars, topologies=None, groups=None):
+    """The validated tunnels that end on ``host`` (only its own tunnels are expanded and checked)."""
+    index = intent_model.FleetIndex(tunnels, hostvars, topologies, groups, only_host=host)
+    if not intent_model.host_exists(hostvars, host):
+        raise intent_model.IntentError("host '%s': not in the inventory" % host)
+    return index.tunnels_of(host)
+
+
+def plan_from_intent(host, tunnels, hostvars, topologies=None, groups=None, features=None, **options):
+    """Normalise the host's intent once and build its HostPlan."""
+    return build_host_plan(host, intent_tunnels(host, tunnels, hostvars, topologies, groups),
+                           features=features, **options)
