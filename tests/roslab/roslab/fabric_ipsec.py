@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from roslab import firewall_eval, ike
+from roslab import firewall_eval, ike, schema
 from roslab.clock import format_duration, parse_duration
 from roslab.ike import Side, log_line, truthy
 
@@ -559,6 +559,13 @@ class IpsecMixin:
                "rx-bytes": str(rx_bytes), "tx-bytes": str(tx_bytes), "rx-packets": str(rx_packets),
                "tx-packets": str(tx_packets), "natt-peer": "true" if sa.natt else "false",
                "responder": "false" if name == sa.i_router else "true", "dynamic-address": "false"}
+        return self._with_ppk(router, row)
+
+    @staticmethod
+    def _with_ppk(router, row):
+        # 7.21+ active-peers carry `ppk` (flag P, spec §2); the lab negotiates no PPK
+        if schema.has_feature(router.version, "ppk"):
+            row["ppk"] = "false"
         return row
 
     def _pending_peer_row(self, router, attempt, now):
@@ -566,11 +573,11 @@ class IpsecMixin:
         if attempt.row_id is None:
             attempt.row_id = self._new_id(router)
         local, remote, port = attempt.where
-        return {".id": attempt.row_id, "local-address": local, "remote-address": remote, "port": str(port),
+        return self._with_ppk(router, {".id": attempt.row_id, "local-address": local, "remote-address": remote, "port": str(port),
                 "side": "initiator", "state": attempt.stage, "uptime": format_duration(now - attempt.started),
                 "ph2-total": "0", "spii": attempt.cookie, "spir": attempt.cookie_r, "rx-bytes": "0",
                 "tx-bytes": "0", "rx-packets": "0", "tx-packets": "0", "natt-peer": "false",
-                "responder": "false", "dynamic-address": "false"}
+                "responder": "false", "dynamic-address": "false"})
 
     @staticmethod
     def _last_seen(sa, name, now):

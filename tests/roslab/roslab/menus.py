@@ -40,7 +40,12 @@ SERVICES = (("telnet", "23"), ("ftp", "21"), ("www", "80"), ("ssh", "22"), ("www
 RESOURCE = {"uptime": "0s", "free-memory": "872415232", "total-memory": "1073741824", "cpu": "QEMU",
             "cpu-count": "2", "cpu-frequency": "2400", "cpu-load": "1", "free-hdd-space": "80000000",
             "total-hdd-space": "94371840", "architecture-name": "x86_64", "board-name": "CHR",
-            "platform": "MikroTik"}
+            "platform": "MikroTik",
+            # a CHR's print also has these (terraform-provider-routeros datasource_system_resource.go,
+            # sampled on a 7.10 CHR: factory-software "7.1", build-time "Jun/15/2023 05:17:29");
+            # RouterOS prints dates as yyyy-mm-dd from 7.11 on, the lab's versions are 7.12+. The
+            # build date itself is a stand-in: the lab has no real build
+            "factory-software": "7.1", "build-time": "2026-01-01 00:00:00"}
 STATISTICS_FIELDS = (
     "in-errors", "in-buffer-errors", "in-header-errors", "in-no-states", "in-state-protocol-errors",
     "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired", "in-state-mismatches",

@@ -60,6 +60,7 @@ def _in(spec, tree_ver):
 # --- protocol-level features by version (spec §1, §2) ---------------------------------------------
 FEATURES = {
     "empty_reply": "7.18",       # spec §1: a query that matches nothing returns !empty (7.18+)
+    "ppk": "7.21",               # spec §2: profile ppk, peer ppk-secret; active-peers flag P, field ppk
 }
 
 

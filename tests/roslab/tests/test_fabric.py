@@ -656,3 +656,19 @@ def test_summary_pictures_the_lab_for_status_displays(lab):
     assert (tunnel_row["initiator"], tunnel_row["responder"], tunnel_row["children"]) == \
         ("spoke/other", "hub/other", 1)
     assert tunnel_row["alive"] == ["hub", "spoke"] and picture["waiting"] == []
+
+
+@pytest.mark.parametrize("version, has_ppk", [("7.20.8", False), ("7.21.5", True), ("7.24", True)])
+def test_active_peers_carry_ppk_from_7_21(version, has_ppk):
+    # spec §2: 7.21 added PPK (profile ppk, active-peers field ppk / flag P); before it there is none
+    interfaces = [{"name": "ether1"}, {"name": "ether2"}]
+    hub = build_router("hub", version=version, interfaces=interfaces,
+                       addresses=[{"address": HUB_WAN + "/24", "interface": "ether1"}])
+    spoke = build_router("spoke", version=version, interfaces=interfaces,
+                         addresses=[{"address": SPOKE_WAN + "/24", "interface": "ether1"}])
+    fabric = Fabric({"hub": hub, "spoke": spoke}, [["hub:ether1", "spoke:ether1"]])
+    established_pair(fabric)
+    fabric.tick(5)
+    peers = hub.items("/ip/ipsec/active-peers") + spoke.items("/ip/ipsec/active-peers")
+    assert [p["state"] for p in peers] == ["established", "established"]
+    assert [p.get("ppk") for p in peers] == (["false", "false"] if has_ppk else [None, None])

@@ -2,6 +2,7 @@
 /export, runtime hooks and persistence."""
 
 import json
+import re
 
 import pytest
 
@@ -567,3 +568,10 @@ def test_firewall_limit_that_is_no_rate_is_refused(router, given):
         add(router, "/ip/firewall/filter", chain="x", limit=given)
     assert info.value.message == "invalid value for argument limit"
     assert [r for r in rows(router, "/ip/firewall/filter") if r.get("chain") == "x"] == []
+
+
+def test_system_resource_prints_what_a_chr_prints(router):
+    # a 7.10 CHR's print (terraform-provider-routeros sample) has build-time and factory-software
+    (row,) = rows(router, "/system/resource")
+    assert row["factory-software"] == "7.1" and row["board-name"] == "CHR"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["build-time"])
