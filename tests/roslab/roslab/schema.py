@@ -110,8 +110,9 @@ UNCONFIRMED_TEXTS = {
     "cannot_change_dynamic": ("failure: can not change dynamic item", None),
     # removing an item another item still names (peer used by identity/policy, …); no capture
     "item_in_use": ("failure: %s is used by %s", None),
-    # a place-before/move destination that is a builtin (the fasttrack counter rule): spec §3
-    "bad_destination": ("failure: cannot move before builtin", None),
+    # a place-before/move destination that is a builtin (the fasttrack counter rule): the words
+    # RouterOS 7.23.x gives for moving that rule itself (spec §1), placing next to it uncaptured
+    "bad_destination": ("cannot move builtin", None),
     # inspect gives the limit (log-prefix "max length 31" from 7.21); the refusal text is not captured
     "string_too_long": ("invalid value for argument %s", 1),
     # spec §1: count-only reply shape `=ret=N` is itself UNCONFIRMED (no text involved)

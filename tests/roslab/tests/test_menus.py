@@ -575,3 +575,16 @@ def test_system_resource_prints_what_a_chr_prints(router):
     (row,) = rows(router, "/system/resource")
     assert row["factory-software"] == "7.1" and row["board-name"] == "CHR"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["build-time"])
+
+
+def test_placing_before_the_builtin_counter_rule_is_refused_as_moving_it(router):
+    # spec §1: moving the dynamic fasttrack counter rule answers "cannot move builtin" (7.23.x);
+    # a place-before/destination naming it gets the same words
+    (dummy,) = [r[".id"] for r in rows(router, "/ip/firewall/filter") if r.get("dynamic") == "true"]
+    with pytest.raises(RosTrap) as info:
+        add(router, "/ip/firewall/filter", chain="input", **{"place-before": dummy})
+    assert info.value.message == "cannot move builtin"
+    rule = add(router, "/ip/firewall/filter", chain="input")
+    with pytest.raises(RosTrap) as info:
+        run(router, "/ip/firewall/filter/move", numbers=rule, destination=dummy)
+    assert info.value.message == "cannot move builtin"
