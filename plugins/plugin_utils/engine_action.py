@@ -112,7 +112,6 @@ class ControllerAction(ActionBase):
         result.update(outcome)
         return result
 
-
     def host_plan(self, task_vars, features, **options):
         """This host's HostPlan from the inventory intent (None when the inventory declares none).
 

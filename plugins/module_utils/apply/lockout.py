@@ -26,7 +26,7 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as placement
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import (

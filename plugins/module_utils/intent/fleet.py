@@ -15,6 +15,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values 
 
 # --- the fleet index -----------------------------------------------------------------------------
 
+
 class FleetIndex(object):
     """All raw tunnels (explicit and generated), indexed once by name and by host.
 
@@ -47,7 +48,7 @@ class FleetIndex(object):
             if name in names:
                 first = names[name]
                 fail(scope, "name", "duplicate tunnel name (also %s)"
-                      % ("from topology '%s'" % first if first else "in ipsec_tunnels"))
+                     % ("from topology '%s'" % first if first else "in ipsec_tunnels"))
             names[name] = origin
             hosts = set()
             for side in ("a", "b"):
@@ -108,8 +109,8 @@ def check_host(host, tunnels):
         if key in peers:
             other = peers[key]
             fail(tunnel_scope(t.name, t.origin), "%s.address" % ("b" if remote is t.b else "a"),
-                  "host %s already has tunnel '%s' to %s with exchange mode %s; RouterOS cannot tell "
-                  "the two peers apart" % (host, other, remote.address, t.exchange_mode))
+                 "host %s already has tunnel '%s' to %s with exchange mode %s; RouterOS cannot tell "
+                 "the two peers apart" % (host, other, remote.address, t.exchange_mode))
         peers[key] = t.name
     _check_selector_overlaps(scope, host, tunnels)
 
@@ -139,5 +140,5 @@ def _check_selector_overlaps(scope, host, tunnels):
                 if other[5] == name:
                     fail(tunnel_scope(name), "prefixes", "%s on host %s" % (what, host))
                 fail(scope, "ipsec_tunnels", "%s: tunnels '%s' and '%s' (RouterOS would use only the "
-                                              "first policy)" % (what, other[5], name))
+                     "first policy)" % (what, other[5], name))
         active.append(item)

@@ -42,6 +42,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values 
 
 # --- normalised objects ----------------------------------------------------------------------------
 
+
 class Endpoint(object):
     """One validated end of a tunnel."""
 
@@ -122,7 +123,7 @@ def _normalize_endpoint(scope, field, raw, hostvars):
     host = endpoint_host(scope, field, raw)
     spec = raw if isinstance(raw, dict) else {"host": host}
     check_known(scope, dict((field + "." + str(k), v) for k, v in spec.items()),
-                 set(field + "." + k for k in ENDPOINT_BY_NAME), "endpoint")
+                set(field + "." + k for k in ENDPOINT_BY_NAME), "endpoint")
     if not host_exists(hostvars, host):
         fail(scope, field + ".host", "unknown inventory host %r" % host)
 
@@ -162,7 +163,7 @@ def _normalize_endpoint(scope, field, raw, hostvars):
         local_address = parse_address(scope, field + ".local_address", spec["local_address"])
         if local_address.version != address.version:
             fail(scope, field + ".local_address", "is IPv%d but the tunnel runs over IPv%d (address %s)"
-                  % (local_address.version, address.version, address))
+                 % (local_address.version, address.version, address))
     passive = check_type(scope, field + ".passive", "bool", spec.get("passive", False))
     return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host))
 
@@ -209,7 +210,7 @@ def normalize_tunnel(raw, hostvars, origin=None):
         fail(scope, "b.passive", "both ends are passive, so neither would ever start the tunnel")
     if a.address.version != b.address.version:
         fail(scope, "b.address", "is IPv%d (%s) but a.address is IPv%d (%s): address family mismatch"
-              % (b.address.version, b.address, a.address.version, a.address))
+             % (b.address.version, b.address, a.address.version, a.address))
     if a.address == b.address:
         fail(scope, "b.address", "both ends have the address %s" % a.address)
     _check_mirrored_prefixes(scope, a, b)
@@ -222,7 +223,7 @@ def normalize_tunnel(raw, hostvars, origin=None):
         exchange_mode = check_type(scope, "exchange_mode", "str", exchange_mode)
         if ike_version == 2:
             fail(scope, "exchange_mode", "is an IKEv1 option; IKEv2 always uses ike2 (remove it or set "
-                                          "ike_version: 1)")
+                 "ike_version: 1)")
         if exchange_mode not in ("main", "aggressive"):
             fail(scope, "exchange_mode", "must be main or aggressive, got %r" % exchange_mode)
     mode = "ike2" if ike_version == 2 else (exchange_mode or "main")
@@ -233,14 +234,14 @@ def normalize_tunnel(raw, hostvars, origin=None):
         fail(scope, "suite" + ("." + exc.field if exc.field else ""), exc.message)
     if ike_version not in suite.ike_versions:
         fail(scope, "suite", "preset %s is for IKEv%s but the tunnel uses IKEv%d"
-              % (suite.name, "/".join(str(v) for v in suite.ike_versions), ike_version))
+             % (suite.name, "/".join(str(v) for v in suite.ike_versions), ike_version))
 
     phase1 = _lifetime(scope, "phase1_lifetime", _field_value(raw, "phase1_lifetime"))
     phase2 = _lifetime(scope, "phase2_lifetime", _field_value(raw, "phase2_lifetime"))
     if phase2 > phase1 and ike_version == 1:
         # IKEv1 rekeys phase 2 under a live phase 1; a longer child SA outlives its parent
         fail(scope, "phase2_lifetime", "is longer than phase1_lifetime (%s > %s)"
-              % (format_duration(phase2), format_duration(phase1)))
+             % (format_duration(phase2), format_duration(phase1)))
 
     dpd_raw = _field_value(raw, "dpd_interval")
     if isinstance(dpd_raw, str) and dpd_raw.strip() in ("disabled", "disable", "disable-dpd"):
@@ -267,13 +268,13 @@ def normalize_tunnel(raw, hostvars, origin=None):
         if weak:
             field, reason = weak[0]
             fail(scope, field if field == "phase2_lifetime" else "suite." + field,
-                  "%s; set allow_weak_crypto: true to accept it" % reason)
+                 "%s; set allow_weak_crypto: true to accept it" % reason)
     for endpoint, side in ((a, "a"), (b, "b")):
         if endpoint.version is not None:
             problems = crypto_suites.version_problems(suite, endpoint.version)
             if problems:
                 fail(scope, "suite." + problems[0][0], "%s (host %s runs %s)"
-                      % (problems[0][1], endpoint.host, ".".join(str(v) for v in endpoint.version)))
+                     % (problems[0][1], endpoint.host, ".".join(str(v) for v in endpoint.version)))
 
     psk = _auth_psk(scope, raw["auth"], hostvars, a, b)
 
@@ -314,17 +315,17 @@ def _require_feature(scope, field, feature, endpoints):
     for endpoint in endpoints:
         if endpoint.version is None:
             fail(scope, field, "needs RouterOS %d.%d+ but host %s has no routeros_version"
-                  % (minimum + (endpoint.host,)))
+                 % (minimum + (endpoint.host,)))
         if endpoint.version[:2] < minimum:
             fail(scope, field, "needs RouterOS %d.%d+ but host %s runs %s"
-                  % (minimum + (endpoint.host, ".".join(str(v) for v in endpoint.version))))
+                 % (minimum + (endpoint.host, ".".join(str(v) for v in endpoint.version))))
 
 
 def _auth_psk(scope, auth, hostvars, a, b):
     if not isinstance(auth, dict):
         fail(scope, "auth", "must be a mapping like {psk: \"{{ vault_psk }}\"}, got %s" % type(auth).__name__)
     check_known(scope, dict(("auth." + k, v) for k, v in auth.items()),
-                 set("auth." + k for k in AUTH_KEYS), "auth")
+                set("auth." + k for k in AUTH_KEYS), "auth")
     method = auth.get("method", "psk")
     if method != "psk":
         fail(scope, "auth.method", "only psk is supported, got %r" % (method,))
@@ -344,8 +345,8 @@ def _check_mirrored_prefixes(scope, a, b):
         for rp in b.prefixes:
             if lp.version == rp.version and lp.overlaps(rp):
                 fail(scope, "b.prefixes", "%s overlaps a's prefix %s; local and remote networks must "
-                                           "be disjoint" % (rp, lp))
+                     "be disjoint" % (rp, lp))
     # a family only one end has is simply not tunnelled (a dual-stack hub, an IPv4-only spoke)
     if not set(p.version for p in a.prefixes) & set(p.version for p in b.prefixes):
         fail(scope, "b.prefixes", "share no address family with a.prefixes (%s vs %s): address family "
-                                   "mismatch" % (", ".join(map(str, b.prefixes)), ", ".join(map(str, a.prefixes))))
+             "mismatch" % (", ".join(map(str, b.prefixes)), ", ".join(map(str, a.prefixes))))

@@ -131,6 +131,7 @@ ENDPOINT_BY_NAME = dict((f.name, f) for f in ENDPOINT_FIELDS)
 TOPOLOGY_BY_NAME = dict((f.name, f) for f in TOPOLOGY_FIELDS)
 AUTH_KEYS = ("method", "psk", "psk_var")
 
+
 class IntentError(ValueError):
     """Invalid intent. ``errors`` lists every problem found (one message each)."""
 
@@ -214,8 +215,8 @@ def check_known(scope, given, known, what):
         if key not in known:
             close = _closest(key, known)
             fail(scope, key if isinstance(key, str) else repr(key),
-                  "unknown %s field%s (known: %s)" % (what, (", did you mean '%s'?" % close) if close else "",
-                                                      ", ".join(sorted(known))))
+                 "unknown %s field%s (known: %s)" % (what, (", did you mean '%s'?" % close) if close else "",
+                                                     ", ".join(sorted(known))))
 
 
 def _closest(word, candidates):

@@ -29,6 +29,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values 
 
 # --- topologies ------------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=65536)
 def _safe_label(text):
     label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
@@ -64,7 +65,7 @@ def _endpoint_overrides(scope, field, value):
             fail(scope, field + ".host", "is set by the topology")
         if key not in ENDPOINT_BY_NAME:
             fail(scope, "%s.%s" % (field, key), "unknown endpoint field (known: %s)"
-                  % ", ".join(sorted(k for k in ENDPOINT_BY_NAME if k != "host")))
+                 % ", ".join(sorted(k for k in ENDPOINT_BY_NAME if k != "host")))
     return value
 
 
@@ -107,7 +108,7 @@ def expand_topologies(topologies, groups, hostvars, only_host=None):
                     fail(scope, unused, "belongs to hub_and_spoke, not full_mesh")
             if isinstance(auth, dict) and "psk_var" in auth:
                 fail(scope, "auth.psk_var", "is only valid in a hub_and_spoke topology (a mesh tunnel "
-                                             "has no spoke); give auth.psk")
+                     "has no spoke); give auth.psk")
             members = _group_hosts(scope, "members", groups, topo.get("members"))
             if len(set(members)) < 2:
                 fail(scope, "members", "group %r needs at least two hosts for a mesh" % topo["members"])

@@ -131,7 +131,7 @@ def check_secret(scope, field, value):
     """A pre-shared key as the vault should have delivered it; returns it stripped of nothing."""
     if value is None or is_undefined(value):
         fail(scope, field, "is missing: the vault variable is undefined (is the vault loaded?)%s"
-              % (undefined_reason(value) if value is not None else ""))
+             % (undefined_reason(value) if value is not None else ""))
     if type(value).__name__ in ("EncryptedString", "AnsibleVaultEncryptedUnicode"):
         # an inline !vault value reaches us still encrypted; str() decrypts when a vault secret is loaded
         try:
@@ -144,7 +144,7 @@ def check_secret(scope, field, value):
         fail(scope, field, "is empty: the vault variable has no value")
     if "{{" in value or "{%" in value:
         fail(scope, field, "is an unrendered template (%s...); the variable it names is not "
-                            "defined" % value[:value.find("{") + 2])
+             "defined" % value[:value.find("{") + 2])
     if value.startswith("$ANSIBLE_VAULT"):
         fail(scope, field, "is still vault-encrypted text; pass the vault password to Ansible")
     if _PLACEHOLDER_RE.match(value.strip()):
@@ -156,10 +156,10 @@ def check_secret(scope, field, value):
         digits = value[2:]
         if not _HEX_RE.match(digits) or len(digits) % 2:
             fail(scope, field, "starts with 0x, so RouterOS reads it as hex, but the rest is not an "
-                                "even number of hex digits")
+                 "even number of hex digits")
         if len(digits) // 2 < PSK_MIN_LENGTH:
             fail(scope, field, "is %d bytes of hex; at least %d are required"
-                  % (len(digits) // 2, PSK_MIN_LENGTH))
+                 % (len(digits) // 2, PSK_MIN_LENGTH))
         return value
     if len(value) < PSK_MIN_LENGTH:
         fail(scope, field, "is %d characters; at least %d are required" % (len(value), PSK_MIN_LENGTH))

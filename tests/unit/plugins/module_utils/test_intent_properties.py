@@ -3,7 +3,6 @@ import ipaddress
 
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.fleet import _check_selector_overlaps
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import IntentError

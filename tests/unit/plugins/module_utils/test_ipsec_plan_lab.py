@@ -3,7 +3,6 @@ tunnels established by the lab's IKE, and a second apply changes nothing."""
 import pytest
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import converge
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
