@@ -14,6 +14,8 @@ import argparse
 import os
 import sys
 
+import yaml
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
@@ -80,16 +82,53 @@ def regenerate(text, sections, name):
     return head + BEGIN + "\n" + config_yaml(sections) + "\n" + END + tail
 
 
+# module -> (option, source module, source option): suboptions documented once, copied here
+COPIED_SUBOPTIONS = {"ipsec_site": ("firewall_options", "ipsec_firewall", "options")}
+COPY_INDENT = 6
+
+
+def copy_begin(source, option):
+    return "%s# BEGIN GENERATED from plugins/modules/%s.py %s by tools/gen_module_docs.py" % (
+        " " * COPY_INDENT, source, option)
+
+
+def suboptions_yaml(source, option):
+    """The suboptions of ``option`` in module ``source``'s DOCUMENTATION, as YAML at COPY_INDENT."""
+    path = os.path.join(ROOT, "plugins", "modules", source + ".py")
+    namespace = {}
+    with open(path) as handle:
+        text = handle.read()
+    doc = text.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0]
+    namespace = yaml.safe_load(doc)
+    suboptions = namespace["options"][option]["suboptions"]
+    dumped = yaml.safe_dump(suboptions, sort_keys=False, width=110, default_flow_style=False)
+    return "\n".join(" " * COPY_INDENT + line for line in dumped.rstrip().splitlines())
+
+
+def regenerate_copy(text, name):
+    option, source, source_option = COPIED_SUBOPTIONS[name]
+    begin, end = copy_begin(source, source_option), " " * COPY_INDENT + "# END GENERATED"
+    if begin not in text or end not in text:
+        raise SystemExit("%s: no %r ... %r markers for %s" % (name, begin.strip(), end.strip(), option))
+    head, rest = text.split(begin, 1)
+    _old, tail = rest.split(end, 1)
+    return head + begin + "\n" + suboptions_yaml(source, source_option) + "\n" + end + tail
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a module's docs are stale")
     args = parser.parse_args()
     stale = []
-    for name, sections in sorted(MODULES.items()):
+    for name in sorted(set(MODULES) | set(COPIED_SUBOPTIONS)):
         path = os.path.join(ROOT, "plugins", "modules", name + ".py")
         with open(path) as handle:
             text = handle.read()
-        new = regenerate(text, sections, name)
+        new = text
+        if name in MODULES:
+            new = regenerate(new, MODULES[name], name)
+        if name in COPIED_SUBOPTIONS:
+            new = regenerate_copy(new, name)
         if new != text:
             stale.append(path)
             if not args.check:

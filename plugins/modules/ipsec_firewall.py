@@ -33,6 +33,7 @@ author:
   - ipsecfleet maintainers (@ipsecfleet)
 extends_documentation_fragment:
   - community.routeros.api
+  - ipsecfleet.routeros.firewall_guard
 options:
   tunnels:
     description:
@@ -122,32 +123,6 @@ options:
     type: str
     choices: [merged, replaced, overridden, deleted, gathered, rendered]
     default: merged
-  management_sources:
-    description:
-      - Where management connections come from, for the static lock-out check. Each entry is an address or prefix,
-        or a dict with C(address) and what is known of the way in (C(in_interface), C(interface_lists) the arrival
-        interface belongs to, C(dst_address), C(via_ipsec)). Unknown facts are evaluated both ways.
-      - Without sources the check is skipped with a warning.
-    type: list
-    elements: raw
-    default: []
-  management_ports:
-    description: TCP ports that must stay reachable (API, API-SSL, SSH, Winbox).
-    type: list
-    elements: int
-    default: [8728, 8729, 22, 8291]
-  lockout_check:
-    description: Run the static lock-out check before writing.
-    type: bool
-    default: true
-  confirm:
-    description: Arm the commit-confirm revert before writing and disarm it over a new connection afterwards.
-    type: bool
-    default: true
-  confirm_timeout:
-    description: When the armed revert fires (RouterOS time, at least 10s); must exceed the time the change takes.
-    type: str
-    default: 2m
 notes:
   - Only items whose comment starts with C(ipsecfleet:fw-) are changed.
   - If the new connection after the change fails, the task fails and says when the router will restore the

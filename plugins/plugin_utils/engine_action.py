@@ -75,11 +75,15 @@ class ControllerAction(ActionBase):
         """Return the engine's outcome (a dict) for validated ``params``; ``connect()`` logs in."""
         raise NotImplementedError
 
+    def task_arguments(self, task_vars):
+        """The arguments to validate: the task's own (a subclass may fill gaps from inventory vars)."""
+        return self._task.args
+
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
         self._supports_async = False
         result = super(ControllerAction, self).run(tmp, task_vars)
-        validation = ArgumentSpecValidator(self.argument_spec()).validate(self._task.args)
+        validation = ArgumentSpecValidator(self.argument_spec()).validate(self.task_arguments(task_vars or {}))
         # ansible-core keeps the values of no_log options here; AnsibleModule masks with the same set
         secrets = set(validation._no_log_values)
         if validation.error_messages:

@@ -139,9 +139,10 @@ def owned_and_foreign(lab, router, menus=("/ip/ipsec/peer", "/ip/ipsec/identity"
 
 
 def test_a_spoke_removed_from_the_intent_loses_its_tunnel_on_both_ends(demo_lab, tmp_path):
-    """The roles default to state overridden: what the intent no longer derives is removed from the
-    routers (the hub's tunnel to spoke2, and spoke2's own objects), and nothing the collection does
-    not own is touched."""
+    """site.yml converges with state overridden: what the intent no longer derives is removed from the
+    routers that stay (the hub's tunnel to spoke2); site.yml then names spoke2 as left out of the
+    intent and leaves it alone, and decommission.yml removes spoke2's own objects on purpose. Nothing
+    the collection does not own is touched."""
     code, output = playbook(tmp_path, demo_lab, "site.yml")
     assert code == 0, output
     # an operator's own peer on the hub must survive
@@ -150,7 +151,7 @@ def test_a_spoke_removed_from_the_intent_loses_its_tunnel_on_both_ends(demo_lab,
     before = owned_and_foreign(demo_lab, "hub")
     assert any("spoke2" in label for label in before["/ip/ipsec/peer"][0]), before
 
-    # spoke2 leaves the topology's group; the play still targets spoke2 (it is in the inventory)
+    # spoke2 leaves the topology's group (it stays in the inventory)
     (tmp_path / "without.yml").write_text(yaml.safe_dump({"all": {"children": {"only_spoke1": {
         "hosts": {"spoke1": None}}}}}))
     with open(os.path.join(LAB_INVENTORY, "group_vars", "all", "ipsec.yml")) as handle:
@@ -159,6 +160,12 @@ def test_a_spoke_removed_from_the_intent_loses_its_tunnel_on_both_ends(demo_lab,
     change = ["-i", str(tmp_path / "without.yml"), "-e", "@" + str(tmp_path / "intent.yml")]
     code, output = playbook(tmp_path, demo_lab, "site.yml", *change)
     assert code == 0, output
+    assert "spoke2: in the inventory, but in no tunnel of the intent" in output, output
+    assert "spoke2" not in recap(output) or recap(output)["spoke2"]["changed"] == 0, output
+    assert any(owned for owned, _foreign in owned_and_foreign(demo_lab, "spoke2").values())  # left alone
+    code, output = playbook(tmp_path, demo_lab, "decommission.yml", "--limit", "spoke2", *change)
+    assert code == 0, output
+    assert recap(output)["spoke2"]["changed"] == 1 and "hub" not in recap(output), output
 
     after = owned_and_foreign(demo_lab, "hub")
     for menu in ("/ip/ipsec/peer", "/ip/ipsec/identity", "/ip/ipsec/policy"):

@@ -652,7 +652,7 @@ class Lab:
                 "api_port": service.api_port,
                 "api_ssl_port": service.tls_port if self.api_ssl else None,
                 "up": service.listening, "connections": len(service.sessions),
-                "commands": service.commands, "refused": service.refused,
+                "commands": service.commands, "refused": service.refused, "logins": service.logins,
                 "peers": self.established_peers(name),
                 "faults": {"drop_at": faults.drop_at, "drop_when": faults.drop_when,
                            "delay": faults.delay},
@@ -661,6 +661,20 @@ class Lab:
 
     def status(self):
         return self._call(self.status_rows)
+
+    def api_usage(self):
+        """{router: {"logins": n, "commands": {path: n}}} since the lab started or the last reset."""
+        def read():
+            return dict((name, {"logins": s.logins, "commands": dict(s.command_counts)})
+                        for name, s in self.services.items())
+        return self._call(read)
+
+    def reset_api_usage(self):
+        def reset():
+            for service in self.services.values():
+                service.logins = 0
+                service.command_counts.clear()
+        self._call(reset)
 
     # -- control RPC ------------------------------------------------------------------------------
 

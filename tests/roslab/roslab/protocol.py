@@ -18,6 +18,7 @@ through ``router.login`` and ``router.execute``.
 """
 
 import asyncio
+import collections
 import logging
 import socket
 import struct
@@ -284,6 +285,10 @@ class RouterService:
         self.faults = Faults()
         self.sessions = set()
         self.commands = 0
+        # API economy, as a router's own accounting would show it: successful logins, and how many
+        # sentences each command path received (e.g. {"/ip/ipsec/peer/print": 1})
+        self.logins = 0
+        self.command_counts = collections.Counter()
         self._servers = []
         # admission check set by roslab.control: admit(service, transport) -> bool; a refused
         # connection is reset before it is read (the router's firewall did not let it in)
@@ -473,6 +478,7 @@ class ApiSession(asyncio.Protocol):
             return
         service = self.service
         service.commands += 1
+        service.command_counts[request.command] += 1
         drop = service.faults.next_command()
         if drop == "before":
             self.close()
@@ -554,6 +560,7 @@ class ApiSession(asyncio.Protocol):
             return
         if self.service.router.login(name, request.attributes.get("password", "")):
             self.user = name
+            self.service.logins += 1
             if send:
                 self._send(["!done"], request.tag)
             return

@@ -85,3 +85,28 @@ def test_import_over_the_api(hub):
             tuple(api("/import", **{"file-name": "missing.rsc"}))
     finally:
         api.close()
+
+
+def test_api_usage_counts_logins_and_each_command_path(hub):
+    """The economy gates of the collection's tests read these counters: they must count what the
+    wire carried (a failed login is no login, every sentence of a command is counted once)."""
+    hub.reset_api_usage()
+    client = raw(hub)
+    try:
+        client.talk(ADDRESS_LIST + "/print")
+        client.talk(ADDRESS_LIST + "/print")
+        client.talk(ADDRESS_LIST + "/add", "=list=l", "=address=192.0.2.7")
+    finally:
+        client.close()
+    bad = ApiClient("127.0.0.1", hub.ports["hub"]["api"])
+    try:
+        assert not bad.login("admin", "wrong")
+    finally:
+        bad.close()
+    usage = hub.api_usage()["hub"]
+    assert usage["logins"] == 1
+    assert usage["commands"][ADDRESS_LIST + "/print"] == 2
+    assert usage["commands"][ADDRESS_LIST + "/add"] == 1
+    assert usage["commands"]["/login"] == 2
+    hub.reset_api_usage()
+    assert hub.api_usage()["hub"] == {"logins": 0, "commands": {}}
