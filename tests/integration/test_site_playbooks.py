@@ -1,0 +1,43 @@
+"""The playbooks around site.yml that need no router: decommission.yml refuses a run without
+--limit (it would empty every router) before any router is contacted, and intent_hosts.yml names
+the inventory hosts no tunnel ends on."""
+import os
+import subprocess
+import sys
+
+import yaml
+
+from engine_lab_helpers import ROOT
+
+LAB_INVENTORY = os.path.join(ROOT, "inventories", "lab")
+
+
+def playbook(tmp_path, path, *args):
+    """ansible-playbook with the lab inventory, which has no API ports: reaching a router would fail."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+               "-i", os.path.join(LAB_INVENTORY, "hosts.yml")] + list(args) + [path]
+    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                          check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_decommission_refuses_to_run_without_limit(tmp_path):
+    code, output = playbook(tmp_path, os.path.join(ROOT, "playbooks", "decommission.yml"))
+    assert code != 0, output
+    assert "name the routers with --limit" in output, output
+    assert "Remove every owned IPsec and firewall item" not in output, output
+
+
+def test_intent_hosts_names_hosts_without_tunnels_and_groups_the_others(tmp_path):
+    (tmp_path / "extra.yml").write_text(yaml.safe_dump({"all": {"children": {"spares": {"hosts": {"spare1": None}}}}}))
+    (tmp_path / "show.yml").write_text(yaml.safe_dump([
+        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks", "intent_hosts.yml")},
+        {"name": "Show the group", "hosts": "localhost", "gather_facts": False,
+         "tasks": [{"ansible.builtin.debug": {"msg": "ROUTERS={{ groups.ipsec_routers | sort | join(',') }}"}}]}]))
+    code, output = playbook(tmp_path, str(tmp_path / "show.yml"), "-i", str(tmp_path / "extra.yml"))
+    assert code == 0, output
+    assert "ROUTERS=hub,spoke1,spoke2" in output, output
+    assert "spare1: in the inventory, but in no tunnel of the intent" in output, output
