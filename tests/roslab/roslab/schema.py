@@ -275,6 +275,10 @@ MENU_TABLES = {
                      "proposal-check": "obey", "nat-traversal": "true", "dpd-interval": "8s",
                      "dpd-maximum-failures": "4", "ppk": "no"},
         "readonly": {"default": "false"},
+        # print shape: a real print of the default profile has no prf-algorithm or lifebytes at
+        # their defaults (terraform-provider-routeros resource_ip_ipsec_profile.go recorded reply;
+        # community.routeros _api_data: both can_disable, remove_value auto / 0)
+        "print_omits_default": ("prf-algorithm", "lifebytes"),
     },
     # spec §2 peer
     _IPSEC + "peer": {
@@ -312,6 +316,11 @@ MENU_TABLES = {
         # spec §2: eap-methods defaults to eap-tls; it configures the EAP client, so it is shown
         # (print, export) only with auth-method=eap. The other defaults print for every method.
         "shown_when": {"eap-methods": ("auth-method", ("eap",))},
+        # print shape: a real identity print lists auth-method, generate-policy, peer, secret,
+        # disabled, dynamic and none of these at their defaults (terraform-provider-routeros
+        # resource_ip_ipsec_identity.go recorded reply; community.routeros _api_data: can_disable
+        # with remove_value auto / auto / remote-id / none / default)
+        "print_omits_default": ("my-id", "remote-id", "match-by", "mode-config", "policy-template-group"),
     },
     # spec §2 policy
     _IPSEC + "policy": {
@@ -327,6 +336,15 @@ MENU_TABLES = {
         "readonly": {"active": "false", "default": "false", "dynamic": "false", "invalid": "false"},
         # written by the fabric (spec §2 read-only); recomputed after a reboot, never saved
         "runtime_props": ("ph2-state", "ph2-count", "active"),
+        # print shape (terraform-provider-routeros resource_ip_ipsec_policy.go recorded reply of a
+        # peer policy): no group, no template; sa-src/dst-address ::, ph2-state no-phase2 and
+        # ph2-count 0 before any SA. Templates print group and template=true (spec §2 built-in
+        # template line; community.routeros: "template=yes is shown, template=no is hidden")
+        "shown_when": {"group": ("template", ("true",)), "template": ("template", ("true",))},
+        "print_fills": {"sa-src-address": ("::", "template", ("false",)),
+                        "sa-dst-address": ("::", "template", ("false",)),
+                        "ph2-state": ("no-phase2", "template", ("false",)),
+                        "ph2-count": ("0", "template", ("false",))},
         "values": {"action": ("discard", "encrypt", "none"), "level": ("require", "unique", "use"),
                    "ipsec-protocols": ("ah", "esp")},
     },
@@ -523,6 +541,10 @@ class MenuSchema(object):
         # {prop: (other prop, values)}: prop is printed/exported only while other prop has one of them
         self.shown_when = dict(hand.get("shown_when", {}))
         self.export_always = tuple(hand.get("export_always", ()))
+        # print shape: properties a print leaves out while at their default, and values a print
+        # shows when unset ({prop: (value, other prop, values of it)})
+        self.print_omits_default = tuple(hand.get("print_omits_default", ()))
+        self.print_fills = dict(hand.get("print_fills", {}))
         # read-only values the fabric writes: not seeded on add, dropped from snapshots
         self.runtime_props = frozenset(hand.get("runtime_props", ()))
         writable = self.args.get("add", frozenset()) | self.args.get("set", frozenset())

@@ -243,6 +243,12 @@ class Store(object):
             for name, (other, values) in sch.shown_when.items():
                 if name in row and row.get(other) not in values:
                     del row[name]
+            for name in sch.print_omits_default:
+                if name in row and row[name] == sch.defaults.get(name):
+                    del row[name]
+            for name, (value, other, values) in sch.print_fills.items():
+                if name not in row and item.props.get(other) in values:
+                    row[name] = value
             if sch.singleton:
                 row.pop(".id", None)
             rows.append(row)

@@ -122,6 +122,45 @@ def test_api_info_and_api_modify_idempotent(make_lab, tmp_path):
         api.close()
 
 
+# Data with RouterOS defaults written out. A print leaves these values out (terraform-provider-
+# routeros recorded prints); community.routeros knows them as remove_value of can_disable fields,
+# so a second run must find nothing to change.
+DEFAULTS_SPELLED_OUT_TASKS = [
+    {"name": "profiles", "community.routeros.api_modify": {"path": "ip ipsec profile", "data": [
+        dict(PROFILE, **{"prf-algorithm": "auto", "lifebytes": 0})]}},
+    {"name": "peers", "community.routeros.api_modify": {"path": "ip ipsec peer", "data": [
+        {"name": "spoke2", "address": "198.51.100.3/32", "profile": "ipsecfleet-ike2",
+         "exchange-mode": "ike2"}]}},
+    {"name": "identities", "community.routeros.api_modify": {"path": "ip ipsec identity", "data": [
+        {"peer": "spoke2", "secret": "s3cret", "my-id": "auto", "remote-id": "auto",
+         "match-by": "remote-id", "mode-config": "none", "policy-template-group": "default"}]}},
+    {"name": "policies", "community.routeros.api_modify": {"path": "ip ipsec policy", "data": [
+        {"peer": "spoke2", "tunnel": True, "src-address": "10.40.0.0/24", "dst-address": "10.50.0.0/24",
+         "group": "default", "template": False}]}},
+]
+
+
+def test_api_modify_with_defaults_spelled_out_is_idempotent(make_lab, tmp_path):
+    lab = make_lab()
+    port = lab.ports["hub"]["api"]
+    rc, first = _play(tmp_path, port, DEFAULTS_SPELLED_OUT_TASKS)
+    assert rc == 0, json.dumps(first, indent=1)[:4000]
+    for name in ("profiles", "peers", "identities", "policies"):
+        assert first[name]["changed"], name
+    rc, second = _play(tmp_path, port, DEFAULTS_SPELLED_OUT_TASKS)
+    assert rc == 0, json.dumps(second, indent=1)[:4000]
+    for name in ("profiles", "peers", "identities", "policies"):
+        assert not second[name]["changed"], (name, second[name].get("new_data"), second[name].get("old_data"))
+    api = lab_api(lab)
+    try:
+        (identity,) = list(api.path("ip", "ipsec", "identity"))
+        assert not {"my-id", "remote-id", "match-by", "mode-config", "policy-template-group"} & set(identity)
+        (profile,) = [p for p in api.path("ip", "ipsec", "profile") if p["name"] == "ipsecfleet-ike2"]
+        assert not {"prf-algorithm", "lifebytes"} & set(profile)
+    finally:
+        api.close()
+
+
 def test_api_modify_reports_routeros_error(make_lab, tmp_path):
     lab = make_lab()
     port = lab.ports["hub"]["api"]
