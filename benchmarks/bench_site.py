@@ -18,7 +18,8 @@ spokes in one hub_and_spoke topology. For each size, side by side:
                  router's foreign items; ensure_order off), on a second, empty lab: cold and
                  idempotent; the end state (owned items per menu, read from both labs) must be the
                  one site.yml reached, and the changed/failed counts of each run are kept
-  sweep          at --sweep-size: floor and site idempotent with every lab reply delayed 0/50/200 ms
+  sweep          at --sweep-size: floor and site idempotent with every sentence to the routers
+                 arriving 0/50/200 ms late (the lab's latency fault: a WAN round trip)
   unreachable    at --sweep-size: site idempotent with --unreachable of the routers accepting TCP but
                  never answering (ipsec_api_timeout 5 s): the run's cost is bounded by that timeout
 
@@ -285,11 +286,11 @@ def sweep(runner, lab, count, inv_path, floor, args, row):
     row["delay_sweep"] = []
     for delay_ms in args.delays:
         for name in names(count):
-            lab.fault_delay(name, delay_ms / 1000.0)
+            lab.fault_latency(name, delay_ms / 1000.0)
         row["delay_sweep"].append({"delay_ms": delay_ms, "floor": runner.run(floor, [inv_path]),
                                    "site_idempotent": runner.run(SITE, [inv_path])})
     for name in names(count):
-        lab.fault_delay(name, 0)
+        lab.fault_latency(name, 0)
     hung = max(1, int(round(count * args.unreachable)))
     listeners = silent_listeners(hung)
     try:

@@ -4,7 +4,7 @@
 """The one apply pipeline: every section of a task (IPsec menus, firewall, and later interfaces,
 routes, scripts) goes through the same steps, over one counted API session:
 
-    read      every managed menu once
+    read      every managed menu once, all prints in one round trip (ApiSession.prefetch)
     plan      the change set per menu (reconcile.plan_changes; the firewall's blocks through
               placement.plan_menu), then one safe order across all menus (reconcile.ordered_operations)
     guard     the static lock-out check on the resulting input chain (apply/lockout.py)
@@ -134,6 +134,7 @@ without blocks. Returns the result (changed, commands, writes, operations, diff,
     if state == "rendered":
         result["rendered"] = reconcile.render_commands(desired, paths)
         return result
+    session.prefetch(paths)  # every managed menu in one round trip
     rows = dict((path, session.read(path)) for path in paths)
     if state == "gathered":
         result["gathered"] = dict((menu_table.MENUS[p].section, owned_items(menu_table.MENUS[p], rows[p]))

@@ -2,7 +2,7 @@
 
     roslab up [--topology FILE | --routers N] [--base-port P] [--state-dir DIR] [--speed S | --no-fabric]
     roslab down | status
-    roslab fault drop ROUTER --after N [--before] | fault delay ROUTER SECONDS | fault clear ROUTER
+    roslab fault drop ROUTER --after N [--before] | fault delay|latency ROUTER SECONDS | fault clear ROUTER
     roslab router down|up|reboot|reset ROUTER
     roslab clock show | clock advance DURATION        (90s, 2m, 1h30m, 00:05:00)
     roslab link down|up ROUTER:IF [ROUTER:IF]
@@ -78,9 +78,12 @@ def build_parser():
     delay = fault_sub.add_parser("delay", help="delay every command")
     delay.add_argument("router")
     delay.add_argument("seconds", type=float)
+    latency = fault_sub.add_parser("latency", help="every sentence arrives SECONDS late (a WAN round trip)")
+    latency.add_argument("router")
+    latency.add_argument("seconds", type=float)
     clear = fault_sub.add_parser("clear", help="remove the router's faults")
     clear.add_argument("router")
-    for p in (drop, delay, clear):
+    for p in (drop, delay, latency, clear):
         _add_state_dir(p)
 
     router = sub.add_parser("router", help="router power and configuration")
@@ -333,6 +336,8 @@ def cmd_fault(args):
         rows = client.call("fault_drop", router=args.router, n=args.after, before=args.before)
     elif args.fault == "delay":
         rows = client.call("fault_delay", router=args.router, seconds=args.seconds)
+    elif args.fault == "latency":
+        rows = client.call("fault_latency", router=args.router, seconds=args.seconds)
     else:
         rows = client.call("fault_clear", router=args.router)
     print_table(rows)

@@ -169,7 +169,7 @@ def router_names(count):
 class Lab:
     """Routers in one process: one asyncio loop in a background thread, one listener per port."""
 
-    RPC_OPS = ("ping", "status", "stop", "fault_drop", "fault_delay", "fault_clear",
+    RPC_OPS = ("ping", "status", "stop", "fault_drop", "fault_delay", "fault_latency", "fault_clear",
                "router_down", "router_up", "reboot", "reset", "clock", "advance",
                "link_down", "link_up", "trace")
 
@@ -581,6 +581,11 @@ class Lab:
         faults = self._service(name).faults
         self._call(setattr, faults, "delay", max(0.0, float(seconds)))
 
+    def fault_latency(self, name, seconds):
+        """Every sentence to this router arrives ``seconds`` after it was sent (0 clears)."""
+        faults = self._service(name).faults
+        self._call(setattr, faults, "latency", max(0.0, float(seconds)))
+
     def clear_faults(self, name):
         self._call(self._service(name).faults.clear)
 
@@ -655,7 +660,7 @@ class Lab:
                 "commands": service.commands, "refused": service.refused, "logins": service.logins,
                 "peers": self.established_peers(name),
                 "faults": {"drop_at": faults.drop_at, "drop_when": faults.drop_when,
-                           "delay": faults.delay},
+                           "delay": faults.delay, "latency": faults.latency},
             })
         return rows
 
@@ -665,7 +670,8 @@ class Lab:
     def api_usage(self):
         """{router: {"logins": n, "commands": {path: n}}} since the lab started or the last reset."""
         def read():
-            return dict((name, {"logins": s.logins, "commands": dict(s.command_counts)})
+            return dict((name, {"logins": s.logins, "commands": dict(s.command_counts),
+                                "most_in_transit": s.most_in_transit})
                         for name, s in self.services.items())
         return self._call(read)
 
@@ -674,6 +680,7 @@ class Lab:
             for service in self.services.values():
                 service.logins = 0
                 service.command_counts.clear()
+                service.most_in_transit = 0
         self._call(reset)
 
     # -- control RPC ------------------------------------------------------------------------------
@@ -742,6 +749,8 @@ class Lab:
             self.fault_drop_after(name, args["n"], "before" if args.get("before") else "after")
         elif op == "fault_delay":
             self.fault_delay(name, args["seconds"])
+        elif op == "fault_latency":
+            self.fault_latency(name, args["seconds"])
         elif op == "fault_clear":
             self.clear_faults(name)
         elif op == "router_down":

@@ -242,10 +242,15 @@ class Faults:
     ``drop_at``: the n-th command sentence (counted from when the fault was set, every sentence
     including ``/login``) is executed (``drop_when="after"``) or not (``"before"``), then the
     connection is closed without a reply. One-shot: it clears itself when it fires.
-    ``delay``: seconds to wait before executing each command (every reply is late).
+    ``delay``: seconds to wait before executing each command (every reply is late); commands of
+    one connection wait one after another, like a router busy with each.
+    ``latency``: seconds each sentence travels before it reaches the router (a WAN link's round
+    trip): sentences sent together arrive together and run in order at once, so a client that
+    sends tagged commands without waiting (RouterOS runs them concurrently, API manual "Tags")
+    pays one round trip for all of them.
     """
 
-    __slots__ = ("drop_at", "drop_when", "seen", "delay")
+    __slots__ = ("drop_at", "drop_when", "seen", "delay", "latency")
 
     def __init__(self):
         self.clear()
@@ -255,6 +260,7 @@ class Faults:
         self.drop_when = "after"
         self.seen = 0
         self.delay = 0.0
+        self.latency = 0.0
 
     def next_command(self):
         """Count one command sentence; return None, "before" or "after"."""
@@ -289,6 +295,9 @@ class RouterService:
         # sentences each command path received (e.g. {"/ip/ipsec/peer/print": 1})
         self.logins = 0
         self.command_counts = collections.Counter()
+        # most sentences of one connection on the wire at once (latency fault): a client that
+        # pipelines shows its batch here, one that waits for each reply shows 1
+        self.most_in_transit = 0
         self._servers = []
         # admission check set by roslab.control: admit(service, transport) -> bool; a refused
         # connection is reset before it is read (the router's firewall did not let it in)
@@ -349,6 +358,8 @@ class ApiSession(asyncio.Protocol):
         self._queue = []          # requests waiting behind a delayed one, in order
         self._delayed = None      # (request, TimerHandle) of the command waiting out a delay
         self._listens = []        # running `listen` commands (until /cancel or the connection ends)
+        self._inbound = []        # (arrival time, words) of sentences still travelling (latency fault)
+        self._inbound_timer = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -377,6 +388,10 @@ class ApiSession(asyncio.Protocol):
             self._delayed[1].cancel()
             self._delayed = None
         self._queue = []
+        if self._inbound_timer is not None:
+            self._inbound_timer.cancel()
+            self._inbound_timer = None
+        self._inbound = []
 
     def data_received(self, data):
         if self.closed:
@@ -387,11 +402,30 @@ class ApiSession(asyncio.Protocol):
             LOG.debug("%s: malformed stream, closing: %s", self.service.router.name, exc)
             self.close()
             return
+        latency = self.service.faults.latency
         for words in sentences:
             if self.closed:
                 return
-            if words:
+            if not words:
+                continue
+            if latency > 0 or self._inbound:
+                # still on the wire: arrives latency seconds after it was sent, behind earlier ones
+                self._inbound.append((asyncio.get_running_loop().time() + latency, words))
+                self.service.most_in_transit = max(self.service.most_in_transit, len(self._inbound))
+                self._schedule_inbound()
+            else:
                 self._received(words)
+
+    def _schedule_inbound(self):
+        if self._inbound_timer is None and self._inbound:
+            self._inbound_timer = asyncio.get_running_loop().call_at(self._inbound[0][0], self._arrive)
+
+    def _arrive(self):
+        self._inbound_timer = None
+        now = asyncio.get_running_loop().time()
+        while self._inbound and self._inbound[0][0] <= now and not self.closed:
+            self._received(self._inbound.pop(0)[1])
+        self._schedule_inbound()
 
     def eof_received(self):
         # a half-closed client is done; answering further would go nowhere

@@ -109,4 +109,4 @@ def test_api_usage_counts_logins_and_each_command_path(hub):
     assert usage["commands"][ADDRESS_LIST + "/add"] == 1
     assert usage["commands"]["/login"] == 2
     hub.reset_api_usage()
-    assert hub.api_usage()["hub"] == {"logins": 0, "commands": {}}
+    assert hub.api_usage()["hub"] == {"logins": 0, "commands": {}, "most_in_transit": 0}

@@ -277,6 +277,39 @@ def test_fault_delay_and_clear(lab):
         assert time.monotonic() - start < 0.5
 
 
+def done_tags(client, count):
+    """Read replies until ``count`` commands are done; their tags in the order they finished."""
+    tags = []
+    while len(tags) < count:
+        sentence = client.read_sentence()
+        if sentence[0] == "!done":
+            tags.append(sentence[-1])
+    return tags
+
+
+def test_fault_latency_lets_pipelined_commands_share_one_round_trip(lab):
+    """delay: each command waits in turn; latency: sentences sent together arrive together, so three
+    tagged commands cost one round trip, and replies keep their tags and order."""
+    with connect(lab) as c:
+        lab.fault_latency("hub", 0.6)
+        start = time.monotonic()
+        for tag in ("1", "2", "3"):
+            c.send("/get", ".tag=" + tag)
+        tags = done_tags(c, 3)
+        elapsed = time.monotonic() - start
+        assert tags == [".tag=1", ".tag=2", ".tag=3"]
+        assert lab.api_usage()["hub"]["most_in_transit"] == 3
+        assert 0.55 <= elapsed < 1.5, elapsed   # one trip, not three (1.8 s)
+        lab.clear_faults("hub")
+        lab.fault_delay("hub", 0.4)
+        start = time.monotonic()
+        for tag in ("1", "2", "3"):
+            c.send("/get", ".tag=" + tag)
+        done_tags(c, 3)
+        assert time.monotonic() - start >= 1.15   # the busy router: one after another
+        lab.clear_faults("hub")
+
+
 def test_router_down_and_up(lab):
     port = lab.ports["hub"]["api"]
     c = connect(lab)

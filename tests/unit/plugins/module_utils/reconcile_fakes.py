@@ -10,6 +10,10 @@ class FakeSession(object):
         self.log = []
         self._next = 0x1000  # above every id the tests build by hand
 
+    def prefetch(self, paths):
+        """ApiSession pipelines its prints; the fake's reads are already free (the write log stays writes)."""
+        self.prefetched = tuple(paths)
+
     def read(self, path):
         return copy.deepcopy(self.menus.setdefault(path, []))
 
