@@ -65,8 +65,8 @@ def tunnel_mtu(wan_mtu, encapsulation, enc=None, auth=None, nat_traversal=True, 
     Returns (mtu, explanation).
     """
     if encapsulation not in ENCAPSULATION_HEADER:
-        raise MtuError("encapsulation must be one of %s, got %r" % (", ".join(sorted(ENCAPSULATION_HEADER)),
-                                                                      encapsulation))
+        raise MtuError("encapsulation must be one of %s, got %r"
+                       % (", ".join(sorted(ENCAPSULATION_HEADER)), encapsulation))
     if outer_ip_version not in OUTER_IP:
         raise MtuError("outer_ip_version must be 4 or 6, got %r" % (outer_ip_version,))
     wan_mtu = int(wan_mtu)
