@@ -9,7 +9,8 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine i
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
 )
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import ConvergeError, apply
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import run_engine
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import ReconcileError
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import same_value
 
@@ -203,6 +204,39 @@ def test_converge_survives_a_drop_after_every_sentence(lab, when):
         assert foreign_rows(config(lab, name)) == foreign, n
         again, _session = converge(lab, name, plan)
         assert again["writes"] == 0, (n, again["commands"])
+
+
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_phase_task_failing_on_a_drop_reports_its_writes(lab, when):
+    """What the phase roles run (run_engine): a drop at any sentence fails the task with changed
+    whenever the router was changed, the confirmed writes, and a lost reply as possibly applied."""
+    name = "spoke1"
+    plan = desired(spokes=("spoke1", "spoke2"))
+    params = {"config": dict((s, plan[s]) for s in PHASE1_SECTIONS), "state": "merged"}
+    lab.reset(name)
+    start = copy.deepcopy(lab.router(name).snapshot())
+    total = run_engine(params, PHASE1_SECTIONS, lambda: connect(lab, name))["writes"]
+    assert total == 5
+    outcomes = set()
+    for n in range(2, 100):  # login, the prints, the writes; past the last sentence the run succeeds
+        lab.router(name).restore(copy.deepcopy(start))
+        lab.fault_drop_after(name, n, when=when)
+        try:
+            run_engine(params, PHASE1_SECTIONS, lambda: connect(lab, name))
+            break
+        except ConvergeError as error:
+            failure = error
+        finally:
+            lab.clear_faults(name)
+        result = failure.result
+        made = sum(len([r for r in rows if menus.owner_key(menus.MENUS[path], r)])
+                   for path, rows in config(lab, name).items())
+        lost = result.get("writes_unconfirmed", 0)
+        assert result["writes"] <= made <= result["writes"] + lost, (n, result, str(failure))
+        assert result["changed"] is (result["writes"] + lost > 0), (n, result)
+        outcomes.add((result["writes"], lost))
+    # every write in turn was the one whose reply was lost
+    assert set((w, 1) for w in range(total)) <= outcomes
 
 
 @pytest.mark.parametrize("when", ["after", "before"])

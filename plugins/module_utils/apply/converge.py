@@ -110,6 +110,18 @@ def _diff(plans, rows, operations, blocks):
     return {"before": before, "after": after}
 
 
+def written(session, result):
+    """``result`` of a failed run, saying what the run wrote through ``session``: ``changed`` whenever
+    a write took effect or may have (sent, reply lost), ``writes`` the confirmed ones and
+    ``writes_unconfirmed`` those whose reply never came."""
+    result = dict(result)
+    result["writes"] = session.writes
+    result["changed"] = session.writes > 0 or session.unconfirmed > 0
+    if session.unconfirmed:
+        result["writes_unconfirmed"] = session.unconfirmed
+    return result
+
+
 def apply(session, desired, state, check_mode=False, menu_paths=None, secret_update="on_change", blocks=None,
           guard=None, anchors=None, now=time.time):
     """The pipeline over one logged-in ``session``: read, plan, guard, arm, execute.
@@ -162,8 +174,7 @@ without blocks. Returns the result (changed, commands, writes, operations, diff,
         if armed_until:
             message += ("; the commit-confirm stays armed: the router will restore the previous managed "
                         "firewall rules at about %s" % armed_until)
-        result.update(changed=session.writes > 0, writes=session.writes)
-        raise ConvergeError(message, result)
+        raise ConvergeError(message, written(session, result))
     result["writes"] = session.writes
     return result
 
@@ -182,10 +193,10 @@ def converge(connect, desired, state, sections, blocks=None, guard=None, check_m
     try:
         result = apply(session, desired, state, check_mode=check_mode, menu_paths=paths,
                        secret_update=secret_update, blocks=blocks, guard=guard, now=now)
-    except (ConvergeError, lockout.LockoutError):
+    except (ConvergeError, lockout.LockoutError):  # LockoutError: a revert still armed, refused unwritten
         raise
-    except Exception as error:  # a trap or a lost connection while reading: nothing was written
-        raise ConvergeError(str(error), {"changed": session.writes > 0, "writes": session.writes})
+    except Exception as error:  # a trap or a lost connection outside the writes (reading, arming)
+        raise ConvergeError(str(error), written(session, {"changed": False, "commands": []}))
     finally:
         session.close()
     if result.get("revert_armed_until"):
@@ -214,15 +225,17 @@ def _confirm(connect, armed_until, result):
     try:
         session = ApiSession(connect())
     except Exception as error:
-        raise ConvergeError("the firewall was changed but a new API connection failed (%s); the router will "
-                            "restore the previous managed firewall rules at about %s (commit-confirm)"
-                            % (error, armed_until), dict(result, changed=True))
+        raise ConvergeError("the firewall was changed (%d write(s)) but a new API connection failed (%s); the "
+                            "router will restore the previous managed firewall rules at about %s (commit-confirm)"
+                            % (result["writes"], error, armed_until), dict(result, changed=True))
     try:
         lockout.disarm(session)
     except Exception as error:
+        failed = dict(result, changed=True, writes=result["writes"] + session.writes)
+        if session.unconfirmed:
+            failed["writes_unconfirmed"] = session.unconfirmed
         raise ConvergeError("reconnected but could not disarm the commit-confirm (%s); the router will restore "
-                            "the previous managed firewall rules at about %s" % (error, armed_until),
-                            dict(result, changed=True, writes=result["writes"] + session.writes))
+                            "the previous managed firewall rules at about %s" % (error, armed_until), failed)
     finally:
         session.close()
     result["writes"] += session.writes

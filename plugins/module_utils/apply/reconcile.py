@@ -651,9 +651,13 @@ def execute(session, operations):
         try:
             _execute(session, op, new_ids)
         except Exception as error:  # librouteros trap, lost connection, ...
+            lost = ""
+            if session.unconfirmed:
+                lost = (" (its reply never came: it was sent and may have taken effect, %d write(s) in all "
+                        "unconfirmed)" % session.unconfirmed)
             raise ReconcileError(
-                "%s failed after %d write(s): %s" % (op.command(), session.writes,
-                                                     scrub(str(error), op.args, op.menu)))
+                "%s failed after %d write(s)%s: %s" % (op.command(), session.writes, lost,
+                                                       scrub(str(error), op.args, op.menu)))
 
 
 def _resolve(value, new_ids):

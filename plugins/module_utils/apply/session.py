@@ -16,10 +16,11 @@ __metaclass__ = type
 
 try:
     from librouteros.api import Api as _LibrouterosApi
+    from librouteros.exceptions import MultiTrapError as _MultiTrapError
     from librouteros.exceptions import TrapError as _TrapError
     from librouteros.protocol import parse_word as _parse_word
 except ImportError:  # community.routeros' check_has_library reports the missing library first
-    _LibrouterosApi = _TrapError = _parse_word = None
+    _LibrouterosApi = _TrapError = _MultiTrapError = _parse_word = None
 
 TAG_WORD = ".tag="
 
@@ -39,7 +40,8 @@ class ApiSession(object):
 
     def __init__(self, api):
         self.api = api
-        self.writes = 0
+        self.writes = 0        # writes RouterOS confirmed (!done)
+        self.unconfirmed = 0   # writes sent whose reply never came (lost connection): may have taken effect
         self.reads = 0
         self._rows = {}
         self._traps = {}   # menu path -> the TrapError its pipelined print got (raised on read)
@@ -102,32 +104,40 @@ class ApiSession(object):
             ]
         return [dict(row) for row in self._rows[menu_path]]
 
+    def _write(self, call):
+        """Run one write. ``writes`` counts those RouterOS confirmed; a trap is RouterOS refusing it
+        (nothing changed); any other failure (the connection lost, a timeout) leaves the write
+        ``unconfirmed``: it was sent and may have taken effect, so a failed task still says changed."""
+        try:
+            answer = call()
+        except Exception as error:
+            if _TrapError is None or not isinstance(error, (_TrapError, _MultiTrapError)):
+                self.unconfirmed += 1
+            raise
+        self.writes += 1
+        return answer
+
     def add(self, menu_path, args, place_before=None):
         """Add an item; returns its new id."""
         words = dict(args)
         if place_before is not None:
             words["place-before"] = place_before
-        new_id = self._path(menu_path).add(**words)
-        self.writes += 1  # counted once RouterOS accepted it: errors say how many writes took effect
-        return new_id
+        return self._write(lambda: self._path(menu_path).add(**words))
 
     def set(self, menu_path, item_id, args):
         words = dict(args)
         words[".id"] = item_id
-        self._path(menu_path).update(**words)
-        self.writes += 1
+        self._write(lambda: self._path(menu_path).update(**words))
 
     def remove(self, menu_path, item_id):
-        self._path(menu_path).remove(item_id)
-        self.writes += 1
+        self._write(lambda: self._path(menu_path).remove(item_id))
 
     def move(self, menu_path, item_id, destination=None):
         """Move ``item_id`` before ``destination`` (to the end when None)."""
         words = {"numbers": item_id}
         if destination is not None:
             words["destination"] = destination
-        tuple(self._path(menu_path)("move", **words))
-        self.writes += 1
+        self._write(lambda: tuple(self._path(menu_path)("move", **words)))
 
     def close(self):
         try:

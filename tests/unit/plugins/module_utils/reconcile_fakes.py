@@ -7,6 +7,7 @@ class FakeSession(object):
         # menus: path -> list of rows (with ".id"), in RouterOS order
         self.menus = copy.deepcopy(menus)
         self.writes = 0
+        self.unconfirmed = 0  # the fake never loses a reply
         self.log = []
         self._next = 0x1000  # above every id the tests build by hand
 

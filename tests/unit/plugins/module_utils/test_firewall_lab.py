@@ -210,6 +210,10 @@ def test_real_lockout_is_reverted_by_the_router(lab):
     with pytest.raises(firewall_runner.FirewallError) as failure:
         firewall_runner.run(locking, lambda: connect(lab))
     assert "a new API connection failed" in str(failure.value)
+    # the router was changed: the failed task says so, with the writes (the revert's script and
+    # scheduler and the new rule)
+    assert failure.value.result["changed"] is True and failure.value.result["writes"] == 3, failure.value.result
+    assert "changed (3 write(s))" in str(failure.value)
     assert "will restore the previous managed firewall rules at about" in str(failure.value)
     with pytest.raises(Exception):
         connect(lab).close()   # locked out for real
@@ -292,3 +296,36 @@ def test_module_main_reports_a_lost_connection_as_a_task_failure(lab, tmp_path):
     finally:
         lab.clear_faults("hub")
     assert result["failed"] is True and "msg" in result and "exception" not in result, result
+
+
+def owned_rows(lab):
+    return dict((path, [r for r in rs if menus.owner_key(menus.MENUS[path], r) is not None])
+                for path, rs in firewall(lab).items())
+
+
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_a_dropped_connection_reports_what_was_written(lab, when):
+    """The lab drops the connection at every sentence of a run in turn: whenever the router was
+    changed, the failed task says changed and never fewer writes than it confirmed; a write whose
+    reply was lost is reported as possibly applied (writes_unconfirmed)."""
+    start = copy.deepcopy(lab.router("hub").snapshot())
+    total = firewall_runner.run(params(confirm=False), lambda: connect(lab))["writes"]
+    assert total > 5
+    seen_unconfirmed = False
+    for n in range(3, total + 3):
+        lab.router("hub").restore(copy.deepcopy(start))
+        before = owned_rows(lab)
+        lab.fault_drop_after("hub", n, when=when)
+        with pytest.raises(firewall_runner.FirewallError) as failure:
+            firewall_runner.run(params(confirm=False), lambda: connect(lab))
+        lab.clear_faults("hub")
+        result = failure.value.result
+        after = owned_rows(lab)
+        written = sum(len(after[p]) - len(before[p]) for p in after)  # a cold run only adds
+        unconfirmed = result.get("writes_unconfirmed", 0)
+        assert result["writes"] <= written <= result["writes"] + unconfirmed, (n, result, str(failure.value))
+        assert result["changed"] is (written > 0 or unconfirmed > 0), (n, result)
+        if unconfirmed:  # lost before or after RouterOS ran it: the client cannot tell which
+            seen_unconfirmed = True
+            assert "failed after %d write(s) (its reply never came" % result["writes"] in str(failure.value)
+    assert seen_unconfirmed

@@ -3,6 +3,7 @@ from unittest import mock
 
 from ansible.playbook.task import Task
 
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge import ConvergeError
 from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils.engine_action import ControllerAction
 
 SECRET = "hunter2-never-shown"
@@ -50,3 +51,12 @@ def test_engine_errors_are_masked():
 def test_invalid_arguments_fail_without_the_secret():
     result = run({"password": SECRET, "count": "many"})
     assert result["failed"] is True and "count" in result["msg"] and SECRET not in repr(result)
+
+
+def test_a_failure_after_writes_reports_changed_and_the_writes():
+    error = ConvergeError("/ip firewall filter add failed after 2 write(s) (its reply never came ...): %s" % SECRET,
+                          {"changed": True, "writes": 2, "writes_unconfirmed": 1, "commands": ["add x"]})
+    result = run({"password": SECRET}, error=error)
+    assert result["failed"] is True and result["changed"] is True
+    assert (result["writes"], result["writes_unconfirmed"]) == (2, 1)
+    assert SECRET not in repr(result)
