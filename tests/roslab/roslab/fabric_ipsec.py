@@ -150,7 +150,9 @@ class IpsecMixin:
         for menu in (IPSEC + "peer", IPSEC + "profile", IPSEC + "proposal", IPSEC + "identity",
                      IPSEC + "policy", "/certificate"):
             menus[menu] = self._items(router, menu)
-        return Side(name, menus)
+        # the certificates themselves (PEM), for chain, date and identity checks
+        menus["/certificate"] = router.certificate_rows()
+        return Side(name, menus, now=router.datetime())
 
     def _dpd_settings(self, sa, name, side):
         """(dpd-interval seconds, unanswered rounds before the peer is dead) or None (disable-dpd)."""

@@ -63,6 +63,12 @@ LOG_TEXTS = {
     "no-peer-config": ("ipsec,error", "%(remote)s no matching peer configuration found", "UNCONFIRMED"),
     "v1-no-identity": ("ipsec,error", "%(remote)s no identity suits proposal", "UNCONFIRMED"),
     "cert-verify-failed": ("ipsec,error", "can't verify peer's certificate from store", "UNCONFIRMED"),
+    # certificate checks the lab makes with real X.509 (roslab.certificates); the behaviour
+    # reference gives no RouterOS words for them
+    "cert-expired": ("ipsec,error", "peer's certificate has expired", "UNCONFIRMED"),
+    "cert-not-yet-valid": ("ipsec,error", "peer's certificate is not valid yet", "UNCONFIRMED"),
+    "cert-id-mismatch": ("ipsec,error", "peer's ID does not match certificate: %(remote_id)s", "UNCONFIRMED"),
+    "cert-no-own": ("ipsec,error", "no certificate for identity: %(peer)s", "UNCONFIRMED"),
     "failed-get-sainfo": ("ipsec,error", "failed to get sainfo.", "UNCONFIRMED (racoon, reference §5)"),
     "ph2-time-up-v1": ("ipsec,error", "phase2 negotiation failed due to time up waiting for phase1. "
                        "ESP %(remote)s[0]->%(local)s[0]", "UNCONFIRMED (racoon, reference §5)"),
@@ -171,6 +177,7 @@ class Side:
 
     name: str
     menus: dict
+    now: object = None       # the router's wall clock (datetime): certificate validity
 
     def rows(self, menu, defaults=None, enabled_only=True):
         out = []
@@ -288,11 +295,23 @@ def lifetime_by_check(check, proposed, configured):
     raise ValueError("unknown proposal-check %r" % check)
 
 
+def _x509(row):
+    """The parsed certificate of a /certificate row that carries its PEM (``x509``), else None."""
+    if not row or not row.get("x509"):
+        return None
+    from roslab import certificates   # cryptography only when certificates are in play
+    return certificates.load_cert(row["x509"])
+
+
 def local_id(identity, address, certificate=None):
     """The ID payload a side sends: (type, value)."""
     my_id = identity.get("my-id", "auto")
     if my_id == "auto":
         if identity.get("auth-method") in ("digital-signature", "rsa-signature-hybrid") and certificate:
+            cert = _x509(certificate)
+            if cert is not None:
+                from roslab import certificates
+                return certificates.auto_id(cert)
             return ("dn", certificate.get("common-name") or certificate.get("name"))
         return ("address", address)
     kind, _sep, value = my_id.partition(":")
@@ -329,8 +348,42 @@ def _is_trusted_ca(certificate):
     return ca and truthy(certificate.get("trusted", "true"))
 
 
+def verify_certificate(verifier, identity, presented, presented_id):
+    """X.509 checks ``verifier`` makes on the peer's certificate row (with its PEM): None when it is
+    accepted, else a LOG_TEXTS failure key. Chain: to an authority in the verifier's store that is
+    trusted (or the pinned ``remote-certificate``); dates against the verifier's clock; the ID the
+    peer sent must be one its certificate names (subject DN or a SAN), unless remote-id=ignore."""
+    from roslab import certificates
+    cert = _x509(presented)
+    now = verifier.now
+    pinned = identity.get("remote-certificate")
+    if pinned and pinned != "none":
+        mine = _x509(verifier.certificate(pinned))
+        if mine is None or certificates.fingerprint(mine) != certificates.fingerprint(cert):
+            return "cert-verify-failed"
+        reason = certificates.verify_chain(cert, [cert], now) if now is not None else None
+        if reason == "untrusted":
+            reason = None    # a pinned certificate is trusted as itself (its dates still count)
+    else:
+        trusted = [_x509(row) for row in verifier.menus.get("/certificate", ())
+                   if row.get("x509") and truthy(row.get("trusted", "false")) and
+                   truthy(row.get("authority", "false"))]
+        intermediates = [_x509(row) for row in verifier.menus.get("/certificate", ())
+                         if row.get("x509") and truthy(row.get("authority", "false"))]
+        reason = certificates.verify_chain(cert, trusted, now, intermediates) if now is not None else "untrusted"
+    if reason is not None:
+        return {"untrusted": "cert-verify-failed", "expired": "cert-expired",
+                "not-yet-valid": "cert-not-yet-valid"}[reason]
+    if identity.get("remote-id") != "ignore" and tuple(presented_id) not in certificates.certificate_ids(cert):
+        return "cert-id-mismatch"
+    return None
+
+
 def certificate_trusted(verifier, identity, presented):
     """Would ``verifier`` accept ``presented`` (the peer's certificate row)?"""
+    if presented is not None and presented.get("x509"):
+        return verify_certificate(verifier, identity, presented,
+                                  local_id({"auth-method": "digital-signature"}, None, presented)) is None
     if presented is None or truthy(presented.get("expired", "false")) or truthy(presented.get("revoked", "false")):
         return False
     pinned = identity.get("remote-certificate")
@@ -370,9 +423,19 @@ def authenticate(initiator, i_identity, i_address, responder, r_identities, r_ad
                 if r_identity.get("certificate") else None
             if i_cert is None or not truthy(i_cert.get("private-key", "true")):
                 return None, "auth"
-            if not certificate_trusted(responder, r_identity, i_cert):
+            if i_cert.get("x509"):
+                failure = verify_certificate(responder, r_identity, i_cert, presented_id)
+                if failure:
+                    return None, "cert:" + failure
+            elif not certificate_trusted(responder, r_identity, i_cert):
                 return None, "cert"
-            if r_cert is None or not certificate_trusted(initiator, i_identity, r_cert):
+            if r_cert is None or not truthy(r_cert.get("private-key", "true")):
+                return None, "cert:cert-no-own"
+            if r_cert.get("x509"):
+                failure = verify_certificate(initiator, i_identity, r_cert, local_id(r_identity, r_address, r_cert))
+                if failure:
+                    return None, "initiator-cert:" + failure
+            elif not certificate_trusted(initiator, i_identity, r_cert):
                 return None, "cert"
         else:
             return None, "unsupported:" + method
@@ -430,6 +493,28 @@ def negotiate_phase1(initiator, i_peer, i_address, responder, r_address, i_port=
                                             r_address, version)
     if auth_failure:
         i_cert = initiator.certificate(i_identity.get("certificate", "")) if i_identity.get("certificate") else None
+        if auth_failure.startswith("initiator-cert:"):
+            # the responder authenticated us; we refuse its certificate and tear the exchange down
+            key = auth_failure.split(":", 1)[1]
+            r_identity_row = next((r for r in r_identities), {})
+            r_cert = responder.certificate(r_identity_row.get("certificate", "")) \
+                if r_identity_row.get("certificate") else None
+            values = {"remote_id": format_id(local_id(r_identity_row, r_address, r_cert))}
+            return Outcome(False, "auth", initiator_logs=[log_line(key, **values) if "%(" in LOG_TEXTS[key][1]
+                                                          else log_line(key)],
+                           responder_logs=responder_logs, details={"why": key, "version": version})
+        if auth_failure.startswith("cert:"):
+            key = auth_failure.split(":", 1)[1]
+            values = {"remote_id": format_id(local_id(i_identity, i_address, i_cert)), "peer": r_peer["name"]}
+            responder_logs.append(log_line(key, **values))
+            auth_failure = "cert"
+            if version == 2:
+                responder_logs.append(log_line("reply-notify", notify="AUTHENTICATION_FAILED"))
+                return Outcome(False, "auth", initiator_logs=[log_line("got-fatal-error-v2",
+                                                                       notify="AUTHENTICATION_FAILED")],
+                               responder_logs=responder_logs, details={"why": key, "version": 2})
+            return Outcome(False, "auth", silent=True, responder_logs=responder_logs,
+                           details={"why": key, "version": 1})
         if version == 2:
             if auth_failure == "cert":
                 responder_logs.append(log_line("cert-verify-failed"))

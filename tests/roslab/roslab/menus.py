@@ -12,13 +12,25 @@ import copy
 import datetime
 import ipaddress
 
-from roslab import schema
+from roslab import certificates, schema
 from roslab.errors import RosFatal, RosTrap
 from roslab.schema import trap
 from roslab.store import Item, Result, Store
 
 IPSEC = "/ip/ipsec/"
 FILTER = "/ip/firewall/filter"
+CERTIFICATE = "/certificate"
+# /certificate import reply counters: the console's summary after an import (FIELD, MikroTik
+# manual "Certificates" examples); that the API sends them as !done attributes is UNCONFIRMED
+# argument names (RouterOS 7.22.2 deep inspect, /certificate/import and /certificate/sign; the
+# generated tables carry add/set/print/... only)
+CERT_IMPORT_ARGS = frozenset(("file-name", "passphrase", "name", "no-key-export", "trusted", "trust-store",
+                              "as-value"))
+CERT_SIGN_ARGS = frozenset(("number", "ca", "ca-crl-host", "ca-on-smart-card", "name", "as-value", "append",
+                            "do", "duration", "file", "freeze-frame-interval", "interval", "once",
+                            "without-paging"))
+IMPORT_COUNTERS = ("certificates-imported", "private-keys-imported", "files-imported",
+                   "decryption-failures", "keys-with-no-certificate")
 TUNNEL_MENUS = ("/interface/gre", "/interface/ipip", "/interface/eoip")
 # /interface lists these menus' items, with their RouterOS `type`
 INTERFACE_MENUS = (
@@ -325,6 +337,122 @@ class Router(Store):
         return Result()
 
     # -- /interface: a view over the type menus --------------------------------------------------
+    # -- /certificate (roslab.certificates) -------------------------------------------------------
+    def certificate_material(self, item):
+        """The certificate (and key) an item holds, or None for an unsigned template."""
+        pem = item.props.get("x509")
+        if not pem:
+            return None
+        key = item.props.get("x509-key")
+        return certificates.Material(certificates.load_cert(pem), certificates.load_key(key) if key else None)
+
+    def certificate_rows(self):
+        """Print rows of /certificate plus each one's PEM (``x509``): what the fabric's IKE reads."""
+        rows = self.items(CERTIFICATE)
+        by_id = dict((i.id, i) for i in self.table(CERTIFICATE).items)
+        for row in rows:
+            item = by_id.get(row.get(".id"))
+            if item is not None and item.props.get("x509"):
+                row["x509"] = item.props["x509"]
+        return rows
+
+    def _certificate_print(self, rows):
+        by_id = dict((i.id, i) for i in self.table(CERTIFICATE).items)
+        now = self.datetime()
+        for row in rows:
+            item = by_id.get(row.get(".id"))
+            material = self.certificate_material(item) if item is not None else None
+            if material is None:
+                row.setdefault("private-key", "false")
+                continue
+            row.update(certificates.print_props(material, now, schema.format_time))
+        return rows
+
+    def _cmd_import(self, path, sch, attrs, queries):
+        """``/certificate import file-name= passphrase= [name=] [trusted=]``: certificates and keys
+        from a ``/file`` (PEM, DER or PKCS#12). A key joins the certificate with its public key; a
+        certificate already held (same fingerprint) is not imported twice; a key that does not
+        decrypt with ``passphrase`` counts as a decryption failure (no trap)."""
+        if path != CERTIFICATE:
+            raise trap("no_such_command")
+        allowed = CERT_IMPORT_ARGS
+        for name in attrs:
+            if not name.startswith(".") and name not in allowed:
+                raise trap("unknown_parameter", name)
+        file_name = attrs.get("file-name")
+        if not file_name:
+            raise trap("missing_args", "file-name")
+        row = next((i.props for i in self.table("/file").items if i.props.get("name") == file_name), None)
+        if row is None:
+            raise trap("import_no_such_file")
+        trusted = schema.BOOL_INPUT.get(attrs.get("trusted", "yes"))
+        if trusted is None:
+            raise trap("no_match", "trusted")
+        found, keys, failures = certificates.parse_file(row.get("contents", ""), attrs.get("passphrase", ""))
+        counters = dict.fromkeys(IMPORT_COUNTERS, 0)
+        counters["files-imported"] = 1
+        counters["decryption-failures"] = failures
+        table = self.table(CERTIFICATE)
+        held = dict((self.certificate_material(i).cert.fingerprint(certificates.hashes.SHA256()), i)
+                    for i in table.items if i.props.get("x509"))
+        for index, cert in enumerate(found):
+            digest = cert.fingerprint(certificates.hashes.SHA256())
+            if digest in held:
+                continue
+            base = attrs.get("name") or "%s_%d" % (file_name, index)
+            name = base if index == 0 or not attrs.get("name") else "%s_%d" % (base, index)
+            if self.has_named(CERTIFICATE, name):
+                raise trap("duplicate_name")
+            material = certificates.Material(cert)
+            item = Item(self.new_id(), {"name": name, "trusted": trusted, "x509": material.cert_pem})
+            table.items.append(item)
+            held[digest] = item
+            counters["certificates-imported"] += 1
+        for key in keys:
+            target = next((i for i in held.values()
+                           if certificates.key_matches(self.certificate_material(i).cert, key)), None)
+            if target is None:
+                counters["keys-with-no-certificate"] += 1
+                continue
+            target.props["x509-key"] = certificates.Material(None, key).key_pem
+            counters["private-keys-imported"] += 1
+        self._changed(CERTIFICATE)
+        return Result(done=dict((k, str(v)) for k, v in counters.items()))
+
+    def _cmd_sign(self, path, sch, attrs, queries):
+        """``/certificate sign <template> [ca=<name>] [name=]``: issue a template made by ``add``,
+        self-signed (a CA template with key-cert-sign) or by a CA this router holds with its key."""
+        if path != CERTIFICATE:
+            raise trap("no_such_command")
+        allowed = CERT_SIGN_ARGS
+        for name in attrs:
+            if not name.startswith(".") and name not in allowed:
+                raise trap("unknown_parameter", name)
+        number = attrs.get("number") or attrs.get(".id") or attrs.get("numbers")
+        if not number:
+            raise trap("missing_args", "number")
+        item = self.resolve(CERTIFICATE, number)[0]
+        if item.props.get("x509"):
+            raise trap("cert_already_signed")
+        ca = None
+        if attrs.get("ca"):
+            ca_item = self.resolve(CERTIFICATE, attrs["ca"])[0]
+            ca = self.certificate_material(ca_item)
+            if ca is None or ca.key is None or not certificates.is_authority(ca.cert):
+                raise trap("cert_bad_ca")
+        material = certificates.sign_template(item.props, self.datetime(), ca)
+        item.props["x509"] = material.cert_pem
+        item.props["x509-key"] = material.key_pem
+        if ca is None:
+            item.props["trusted"] = "true"   # a router's own self-signed CA is trusted (T flag)
+        else:
+            item.props["ca"] = ca_item.props.get("name")
+            item.props["issued"] = "true"
+        if attrs.get("name"):
+            item.props["name"] = attrs["name"]
+        self._changed(CERTIFICATE)
+        return Result()
+
     def all_items(self, path):
         if path == "/interface":
             items = []
@@ -337,6 +465,8 @@ class Router(Store):
         if path == IPSEC + "policy" and getattr(self, "_policies_dirty", True):
             self._mark_invalid_policies()
             self._policies_dirty = False
+        if path == CERTIFICATE:
+            return self._certificate_print(Store.print_rows(self, path, sch))
         if path != "/interface":
             return Store.print_rows(self, path, sch)
         rows = []
@@ -367,6 +497,12 @@ class Router(Store):
         Store._hook_check_remove(self, path, sch, item, batch)
 
     def _hook_validate(self, path, sch, candidate, existing):
+        if path == CERTIFICATE and existing is not None and existing.props.get("x509"):
+            # a signed certificate keeps its subject: only its name and trust can change
+            for name in set(candidate.props) | set(existing.props):
+                if name not in ("name", "trusted", "trust-store", "comment") and \
+                        candidate.props.get(name) != existing.props.get(name):
+                    raise trap("cert_signed_readonly")
         if path == "/system/scheduler" and existing is None:
             # RouterOS starts a new scheduler at the moment it is added (MikroTik manual: start-date
             # and start-time default to the time of add), unless it is told otherwise

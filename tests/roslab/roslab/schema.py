@@ -122,6 +122,11 @@ UNCONFIRMED_TEXTS = {
     # an /import that stops at a failing line: RouterOS's console reports the error and its line;
     # the API trap's words are not captured (the lab sends "<reason> (line N)")
     "import_failed": ("%s", None),
+    # /certificate sign of an item that already is a certificate, or with a ca= that is no signed
+    # authority with its key; /certificate set of a signed certificate's subject: no capture
+    "cert_already_signed": ("failure: certificate is already signed", None),
+    "cert_bad_ca": ("failure: CA certificate has no private key", None),
+    "cert_signed_readonly": ("failure: can not change signed certificate", None),
 }
 
 
@@ -489,7 +494,9 @@ MENU_TABLES = {
     "/system/resource": {"singleton": True, "runtime": True},
     "/system/clock": {"singleton": True, "defaults": {"time-zone-name": "manual", "time-zone-autodetect": "true"}},
     "/log": {"runtime": True},
-    "/certificate": {"key": "name", "readonly": {"trusted": "false"}},
+    # the certificate and key a router holds (menus.Router, roslab.certificates) are kept in
+    # properties no print or get shows; trusted=no is the add default (inspect `trusted` yes/no)
+    "/certificate": {"key": "name", "defaults": {"trusted": "false"}, "write_only": ("x509", "x509-key")},
     "/file": {"key": "name"},
     "/user": {"key": "name", "mandatory": ("name", "group"), "write_only": ("password",),
               "types": {"group": "enum", "disabled": _BOOL},

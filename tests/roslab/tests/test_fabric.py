@@ -327,37 +327,7 @@ def test_traffic_needs_an_sa_and_esp_through_the_far_firewall(lab):
     assert not lab.send("spoke", "10.20.0.5", "192.0.2.1")        # no policy for it: not IPsec
 
 
-def _signed(router, name, issuer, ca=False):
-    """A certificate as `/certificate sign` or `import` leaves it (not emulated by menus yet):
-    the runtime properties RouterOS prints for it."""
-    cert = run(router, "/certificate/add", name=name, common_name=name).done["ret"]
-    props = {"issuer": "CN=" + issuer, "private-key": "false" if ca else "true", "trusted": "true"}
-    if ca:
-        props["key-usage"] = "key-cert-sign,crl-sign"
-    router.set_runtime_props("/certificate", cert, props)
-
-
-def test_certificate_authentication_against_the_issuing_ca(lab):
-    hub, spoke = r(lab, "hub"), r(lab, "spoke")
-    established_pair(lab)
-    for router, own in ((hub, "hub-cert"), (spoke, "spoke-cert")):
-        _signed(router, "lab-ca", "lab-ca", ca=True)
-        _signed(router, own, "lab-ca")
-        identity = router.items("/ip/ipsec/identity")[0][".id"]
-        run(router, "/ip/ipsec/identity/set", **{".id": identity, "auth-method": "digital-signature",
-                                                 "certificate": own})
-    lab.tick(1)
-    assert spoke.items("/ip/ipsec/active-peers")[0]["state"] == "established"
-    # the hub no longer holds the CA that issued the spoke's certificate
-    ca = next(row for row in hub.items("/certificate") if row["name"] == "lab-ca")
-    run(hub, "/certificate/remove", **{".id": ca[".id"]})
-    lab.tick(1)
-    assert spoke.items("/ip/ipsec/active-peers") != []     # an established SA is not re-checked
-    lab.router_down("spoke")
-    lab.router_up("spoke")                                 # a new negotiation authenticates again
-    lab.tick(1)
-    assert spoke.items("/ip/ipsec/active-peers") == []
-    assert "reply notify: AUTHENTICATION_FAILED" in messages(hub)
+# certificate authentication with real X.509: tests/test_certificates.py
 
 
 # --- netwatch, VRRP, scheduler ----------------------------------------------------------------------
