@@ -68,7 +68,11 @@ def intent_reference():
         "`<topology>-<a>-<b>` (hosts sorted). Host names are lower-cased and other characters become "
         "`-`; a name longer than %d characters is cut and ends with 8 hex digits of a hash of the "
         "full name." % intent.NAME_MAX, "",
+        "### Backup fields (`backup`)", "",
+        "High availability, see [ha.md](ha.md).", "", _field_table(intent.BACKUP_FIELDS), "",
+        "### Failover fields (`failover`)", "", _field_table(intent.FAILOVER_FIELDS), "",
         "### Host variables", "", _field_table(intent.HOST_VARS), "",
+        "### VRRP fields (host var `ipsec_vrrp`)", "", _field_table(intent.VRRP_FIELDS), "",
         "### Limits", "",
         "| limit | value |", "| --- | --- |",
         "| tunnel name | `[a-z0-9-]`, at most %d characters |" % intent.NAME_MAX,

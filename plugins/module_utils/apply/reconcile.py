@@ -190,12 +190,30 @@ class MenuPlan(object):
         self.managed = True           # False: a menu only visited to remove stale dependents
 
 
-def _validate_desired(menu, desired_items):
-    """Desired items as RouterOS arguments keyed by owner key, in desired order."""
+ACCEPTS = menu_table.ACCEPTS  # a planned item's accepted alternatives (device/menus.py)
+
+
+def split_accepts(module_item):
+    """(the item without ACCEPTS, {RouterOS argument: accepted values})."""
+    if ACCEPTS not in module_item:
+        return module_item, {}
+    item = dict(module_item)
+    accepts = item.pop(ACCEPTS) or {}
+    return item, dict((name.replace("_", "-"), tuple(to_text(v) for v in values)) for name, values in accepts.items())
+
+
+def _validate_desired(menu, desired_items, accepts=None):
+    """Desired items as RouterOS arguments keyed by owner key, in desired order (``accepts``: a dict
+    filled with each key's accepted alternatives)."""
     keyed = []
     seen = set()
     for module_item in desired_items or ():
+        module_item, accepted = split_accepts(module_item)
         api_item = to_api_item(menu, module_item)
+        for name in accepted:
+            if name not in menu.fields:
+                raise ReconcileError("%s: %s accepts values for %s, not an argument of %s"
+                                     % (menu.section, _describe(menu, api_item), name, menu.path))
         key = menu_table.owner_key(menu, api_item)
         if key is None:
             what = "name" if menu.owned_by == "name" else "comment"
@@ -207,6 +225,8 @@ def _validate_desired(menu, desired_items):
             raise ReconcileError("%s: two desired items have the key %r" % (menu.section, key))
         seen.add(key)
         keyed.append((key, api_item))
+        if accepts is not None and accepted:
+            accepts[key] = accepted
     return keyed
 
 
@@ -255,7 +275,8 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
         raise ReconcileError("secret_update must be one of %s" % ", ".join(SECRET_UPDATE_MODES))
     plan = MenuPlan(menu)
     plan.rows = list(current_rows)
-    desired = _validate_desired(menu, desired_items)
+    accepts = {}
+    desired = _validate_desired(menu, desired_items, accepts)
     desired_keys = [key for key, _item in desired]
 
     owned = {}           # key -> first row carrying it
@@ -287,7 +308,7 @@ def plan_changes(menu, current_rows, desired_items, state, anchor=None, secret_u
         row = owned.get(key)
         if row is None:
             continue
-        args = _differences(menu, row, api_item, state, secret_update)
+        args = _differences(menu, row, api_item, state, secret_update, accepts.get(key))
         if args:
             changed_args[row[".id"]] = args
             plan.operations.append(Operation("set", menu, key, target=row[".id"], args=args,
@@ -327,9 +348,11 @@ def removal(menu, row):
                      selector=selector(menu, row))
 
 
-def _differences(menu, row, api_item, state, secret_update):
-    """Arguments to ``set`` so that ``row`` matches ``api_item``; empty when nothing differs."""
+def _differences(menu, row, api_item, state, secret_update, accepts=None):
+    """Arguments to ``set`` so that ``row`` matches ``api_item``; empty when nothing differs.
+    ``accepts``: argument -> values the row may hold instead (left alone)."""
     args = {}
+    accepts = accepts or {}
     pending_secrets = {}
     for name in menu.fields:
         if name in api_item:
@@ -350,7 +373,8 @@ def _differences(menu, row, api_item, state, secret_update):
             elif secret_update == "on_change":
                 pending_secrets[name] = wanted
             continue
-        if not same_value(menu.path, name, wanted, row.get(name)):
+        if not same_value(menu.path, name, wanted, row.get(name)) and \
+                not any(same_value(menu.path, name, value, row.get(name)) for value in accepts.get(name, ())):
             args[name] = wanted
     if args and pending_secrets:
         args.update(pending_secrets)
@@ -622,7 +646,7 @@ def _topological(writes, waits_for, menu):
 def render_commands(desired, menu_paths=None):
     """State rendered: the RouterOS script (rsc.py, export quoting) that creates ``desired`` on an
     empty router, secrets masked. Items are checked by the same ownership rules as writes."""
-    selected = dict((section, items) for section, items in desired.items()
+    selected = dict((section, [split_accepts(item)[0] for item in items or ()]) for section, items in desired.items()
                     if menu_paths is None or menu_table.MENUS_BY_SECTION[section].path in menu_paths)
     for path in menu_table.APPLY_ORDER:
         menu = menu_table.MENUS[path]

@@ -42,6 +42,12 @@ KINDS = {
     "set": "list",        # comma list whose order RouterOS does not keep (enum words)
 }
 
+# A planned item may carry ACCEPTS: {option: [values]}: values a field may hold without being set back.
+# The HA builders use it for what the router's own generated scripts switch (a policy's ``peer`` between
+# the primary and the backup peer, ``disabled`` on a VRRP pair): an add writes the item's own value, a
+# later run leaves any accepted value alone and sets back anything else (apply/reconcile.py, docs/ha.md).
+ACCEPTS = "_accepts"
+
 OWNER_COMMENT_DOC = "Ownership tag C(ipsecfleet:<key>) optionally followed by a space and free text."
 
 
@@ -247,6 +253,56 @@ MENUS = dict((m.path, m) for m in (
          fields=_firewall_fields()),
     Menu("/ip/firewall/mangle", "mangle", "comment", ordered=True, doc="", readonly=_FIREWALL_READONLY,
          fields=_firewall_fields()),
+    # high availability (plan/ha.py). Args and defaults: 7.22.2 inspect, routeros7-behaviour.md §4 "HA
+    # building blocks"; the script policy default is the one every 7.x export shows.
+    Menu("/system/script", "scripts", "comment", doc="C(/system/script) items.",
+         readonly=("owner", "run-count", "invalid", "last-started"), unique=(("name",),), fields=(
+             Field("name", "str", "Script name, run as C(/system script run <name>).", required=True),
+             Field("source", "str", "The script's source.", default=""),
+             Field("policy", "set", "Policies the script runs with.",
+                   default="ftp,reboot,read,write,policy,test,password,sniff,sensitive,romon"),
+             Field("dont-require-permissions", "bool", "Run without checking the caller's permissions.",
+                   default="no"),
+             _comment(),
+         )),
+    Menu("/tool/netwatch", "netwatch", "comment", doc="C(/tool/netwatch) probes.",
+         readonly=("status", "since", "done-tests", "failed-tests"), fields=(
+             Field("host", "str", "Address probed.", required=True),
+             Field("type", "enum", "Probe type.", default="simple",
+                   choices=("simple", "icmp", "tcp-conn", "http-get", "https-get", "dns")),
+             Field("interval", "duration", "Time between probes.", default="10s"),
+             Field("timeout", "duration", "How long a probe waits for an answer."),
+             Field("up-script", "str", "Script source run when the host comes up.", default=""),
+             Field("down-script", "str", "Script source run when the host goes down.", default=""),
+             _disabled("probe"),
+             _comment(),
+         )),
+    Menu("/interface/vrrp", "vrrp", "comment", doc="C(/interface/vrrp) interfaces.",
+         readonly=("running", "master", "backup", "invalid", "failure", "mac-address", "mtu"),
+         unique=(("name",),), fields=(
+             Field("name", "str", "Interface name.", required=True),
+             Field("interface", "str", "Interface VRRP runs on.", required=True),
+             Field("vrid", "int", "Virtual router id.", default="1"),
+             Field("priority", "int", "Priority in the election.", default="100"),
+             Field("interval", "duration", "Advertisement interval.", default="1s"),
+             Field("preemption-mode", "bool", "A higher priority router takes the master role back.",
+                   default="yes"),
+             Field("version", "int", "VRRP version.", default="3"),
+             Field("on-master", "str", "Script source run on becoming master.", default=""),
+             Field("on-backup", "str", "Script source run on becoming backup.", default=""),
+             _disabled("VRRP interface"),
+             _comment(),
+         )),
+    Menu("/system/scheduler", "schedulers", "comment", doc="C(/system/scheduler) items.",
+         readonly=("owner", "run-count", "next-run", "start-date", "start-time"), unique=(("name",),), fields=(
+             Field("name", "str", "Scheduler name.", required=True),
+             Field("on-event", "str", "Script name or source run at each interval.", default=""),
+             Field("interval", "duration", "Time between runs.", default="0s"),
+             Field("policy", "set", "Policies the event runs with.",
+                   default="ftp,reboot,read,write,policy,test,password,sniff,sensitive,romon"),
+             _disabled("scheduler"),
+             _comment(),
+         )),
 ))
 
 MENUS_BY_SECTION = dict((m.section, m) for m in MENUS.values())
@@ -269,6 +325,10 @@ APPLY_ORDER = (
     "/ip/firewall/filter",
     "/ip/firewall/nat",
     "/ip/firewall/mangle",
+    "/system/script",
+    "/tool/netwatch",
+    "/interface/vrrp",
+    "/system/scheduler",
 )
 IPSEC_PATHS = tuple(p for p in APPLY_ORDER if p.startswith("/ip/ipsec/"))
 FIREWALL_PATHS = tuple(p for p in APPLY_ORDER if p.startswith("/ip/firewall/"))

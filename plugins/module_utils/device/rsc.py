@@ -53,7 +53,8 @@ def menu_header(path):
 
 
 def _ordered_args(menu, item):
-    names = [k.replace("_", "-") for k in item]
+    # a planned item's accepted alternatives (menus.ACCEPTS) are not arguments
+    names = [k.replace("_", "-") for k in item if k != menus.ACCEPTS]
     order = dict((name, i) for i, name in enumerate(menu.fields))
     # name first (what a reader looks for), comment last (as RouterOS prints it)
     return sorted(names, key=lambda n: (n != "name", n == "comment", order.get(n, len(order)), n))

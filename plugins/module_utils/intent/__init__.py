@@ -34,9 +34,11 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.model i
     normalize_tunnel,
 )
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import (  # noqa: F401
+    BACKUP_FIELDS,
     DESCRIPTION_MAX,
     DPD_MAX_SECONDS,
     ENDPOINT_FIELDS,
+    FAILOVER_FIELDS,
     FEATURE_VERSIONS,
     HOST_VARS,
     LIFETIME_MAX_SECONDS,
@@ -49,6 +51,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     TOPOLOGY_NAME_MAX,
     TOPOLOGY_TUNNEL_EXCLUDED,
     TUNNEL_FIELDS,
+    VRRP_FIELDS,
     Field,
     IntentError,
     tunnel_scope,

@@ -53,6 +53,9 @@ class FleetIndex(object):
             hosts = set()
             for side in ("a", "b"):
                 hosts.add(endpoint_host(scope, side, raw.get(side)))
+            backup = raw.get("backup")
+            if isinstance(backup, dict) and isinstance(backup.get("host"), str):
+                hosts.add(backup["host"])   # the backup router holds the tunnel too
             if only_host is not None and only_host not in hosts:
                 continue
             for host in hosts:
@@ -80,8 +83,8 @@ class FleetIndex(object):
                 errors.extend(exc.errors)
         per_host = {}
         for t in tunnels.values():
-            per_host.setdefault(t.a.host, []).append(t)
-            per_host.setdefault(t.b.host, []).append(t)
+            for host in t.hosts:
+                per_host.setdefault(host, []).append(t)
         if not errors:
             for host in sorted(per_host):
                 try:
@@ -105,13 +108,17 @@ def check_host(host, tunnels):
         remote = t.side(host)[1]
         # RouterOS keeps a peer's address and exchange mode unique (routeros_values.UNIQUE_TOGETHER),
         # whatever local address IKE is bound to
-        key = (remote.address, t.exchange_mode)
-        if key in peers:
-            other = peers[key]
-            fail(tunnel_scope(t.name, t.origin), "%s.address" % ("b" if remote is t.b else "a"),
-                 "host %s already has tunnel '%s' to %s with exchange mode %s; RouterOS cannot tell "
-                 "the two peers apart" % (host, other, remote.address, t.exchange_mode))
-        peers[key] = t.name
+        addresses = [(remote.address, "%s.address" % ("b" if remote is t.b else "a"))]
+        if t.backup is not None and t.watcher() is t.side(host)[0]:
+            addresses.append((t.backup.address, "backup"))   # the watcher's second peer
+        for address, field in addresses:
+            key = (address, t.exchange_mode)
+            if key in peers:
+                other = peers[key]
+                fail(tunnel_scope(t.name, t.origin), field,
+                     "host %s already has tunnel '%s' to %s with exchange mode %s; RouterOS cannot tell "
+                     "the two peers apart" % (host, other, address, t.exchange_mode))
+            peers[key] = t.name
     _check_selector_overlaps(scope, host, tunnels)
 
 
@@ -140,5 +147,6 @@ def _check_selector_overlaps(scope, host, tunnels):
                 if other[5] == name:
                     fail(tunnel_scope(name), "prefixes", "%s on host %s" % (what, host))
                 fail(scope, "ipsec_tunnels", "%s: tunnels '%s' and '%s' (RouterOS would use only the "
-                     "first policy)" % (what, other[5], name))
+                     "first policy; for two hubs sharing a LAN declare one tunnel with a backup: "
+                     "{end: a, host: <second hub>}, docs/ha.md)" % (what, other[5], name))
         active.append(item)

@@ -11,6 +11,11 @@ __metaclass__ = type
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import (
     AUTH_KEYS,
+    BACKUP_BY_NAME,
+    FAILOVER_BY_NAME,
+    FAILOVER_INTERVAL_MAX,
+    FAILOVER_INTERVAL_MIN,
+    VRRP_BY_NAME,
     DESCRIPTION_MAX,
     DPD_MAX_SECONDS,
     ENDPOINT_BY_NAME,
@@ -57,8 +62,47 @@ class Endpoint(object):
         self.version = version
 
 
+class Backup(object):
+    """A tunnel's backup for one end: another router (``host``/``endpoint``) or a second address."""
+
+    __slots__ = ("end", "host", "endpoint", "address")
+
+    def __init__(self, end, host, endpoint, address):
+        self.end = end              # "a" or "b": the end the backup stands in for
+        self.host = host            # a second router, or None
+        self.endpoint = endpoint    # that router's Endpoint (the end's prefixes, its own WAN address)
+        self.address = address      # the backup remote address the other end's backup peer points at
+
+
+class Failover(object):
+    """How the watching end detects the loss of the primary (seconds) and whether it fails back."""
+
+    __slots__ = ("detect", "health_address", "interval", "timeout", "preempt")
+
+    def __init__(self, detect, health_address, interval, timeout, preempt):
+        self.detect = detect
+        self.health_address = health_address
+        self.interval = interval
+        self.timeout = timeout
+        self.preempt = preempt
+
+
+class Vrrp(object):
+    """A router's VRRP pair settings (host var ``ipsec_vrrp``)."""
+
+    __slots__ = ("group", "interface", "vrid", "priority", "interval", "preempt")
+
+    def __init__(self, group, interface, vrid, priority, interval, preempt):
+        self.group = group
+        self.interface = interface
+        self.vrid = vrid
+        self.priority = priority
+        self.interval = interval    # seconds
+        self.preempt = preempt
+
+
 class Tunnel(object):
-    """One validated tunnel; ``a`` and ``b`` are Endpoints."""
+    """One validated tunnel; ``a`` and ``b`` are Endpoints, ``backup``/``failover`` None or HA settings."""
 
     def __init__(self, **values):
         self.name = values["name"]
@@ -78,10 +122,33 @@ class Tunnel(object):
         self.policy_level = values["policy_level"]
         self.ppk_secret = values["ppk_secret"]
         self.description = values["description"]
+        self.backup = values.get("backup")
+        self.failover = values.get("failover")
+        self.vrrp = values.get("vrrp") or {}            # host -> Vrrp of the ends in a VRRP pair
 
     @property
     def scope(self):
         return tunnel_scope(self.name, self.origin)
+
+    @property
+    def hosts(self):
+        """Every router the tunnel is configured on (a backup router included)."""
+        hosts = [self.a.host, self.b.host]
+        if self.backup is not None and self.backup.host is not None:
+            hosts.append(self.backup.host)
+        return hosts
+
+    def watcher(self):
+        """The end that is not backed up: it keeps a peer to the primary and one to the backup."""
+        if self.backup is None:
+            return None
+        return self.b if self.backup.end == "a" else self.a
+
+    def primary(self):
+        """The backed-up end (the primary), or None."""
+        if self.backup is None:
+            return None
+        return self.a if self.backup.end == "a" else self.b
 
     def side(self, host):
         """(local, remote) endpoints as seen from ``host``."""
@@ -89,6 +156,8 @@ class Tunnel(object):
             return self.a, self.b
         if self.b.host == host:
             return self.b, self.a
+        if self.backup is not None and self.backup.host == host:
+            return self.backup.endpoint, self.watcher()
         raise KeyError(host)
 
     def selectors(self, host):
@@ -293,11 +362,167 @@ def normalize_tunnel(raw, hostvars, origin=None):
         if len(description) > DESCRIPTION_MAX or any(ord(c) < 32 or ord(c) == 127 for c in description):
             fail(scope, "description", "must be at most %d printable characters on one line" % DESCRIPTION_MAX)
 
+    backup = _normalize_backup(scope, raw.get("backup"), hostvars, a, b)
+    failover = _normalize_failover(scope, raw.get("failover"), backup, a, b)
+    if backup is not None and backup.endpoint is not None and ppk_secret is not None:
+        _require_feature(scope, "ppk_secret", "ppk", (backup.endpoint,))
+    vrrp = _tunnel_vrrp(scope, hostvars, a, b, backup)
+
     return Tunnel(name=name, origin=origin, a=a, b=b, suite=suite, psk=psk, ike_version=ike_version,
                   exchange_mode=mode, phase1_lifetime=phase1, phase2_lifetime=phase2,
                   dpd_interval=dpd_interval, dpd_failures=dpd_failures, nat_traversal=nat_traversal,
                   allow_weak_crypto=allow_weak, policy_level=level, ppk_secret=ppk_secret,
-                  description=description)
+                  description=description, backup=backup, failover=failover, vrrp=vrrp)
+
+
+# --- high availability ----------------------------------------------------------------------------
+
+def _sub_value(raw, table, name):
+    value = raw.get(name)
+    return table[name].default if value is None else value
+
+
+def _normalize_backup(scope, raw, hostvars, a, b):
+    if raw is None:
+        return None
+    raw = check_type(scope, "backup", "dict", raw)
+    check_known(scope, dict(("backup." + str(k), v) for k, v in raw.items()),
+                set("backup." + k for k in BACKUP_BY_NAME), "backup")
+    end = _sub_value(raw, BACKUP_BY_NAME, "end")
+    if end not in ("a", "b"):
+        fail(scope, "backup.end", "must be a or b, got %r" % (end,))
+    primary, watcher = (a, b) if end == "a" else (b, a)
+    if (raw.get("host") is None) == (raw.get("address") is None):
+        fail(scope, "backup", "needs exactly one of host (a second router) and address (a second WAN "
+             "address of %s)" % primary.host)
+    if watcher.passive:
+        fail(scope, "%s.passive" % ("b" if end == "a" else "a"), "the end that switches to the backup (%s) "
+             "must initiate; it cannot be passive" % watcher.host)
+    if raw.get("host") is not None:
+        host = check_type(scope, "backup.host", "str", raw["host"])
+        if not host_exists(hostvars, host):
+            fail(scope, "backup.host", "unknown inventory host %r" % host)
+        if host in (a.host, b.host):
+            fail(scope, "backup.host", "%s is already an end of the tunnel; the backup must be another router"
+                 % host)
+        address_raw = host_var(hostvars, host, "ipsec_wan_address")
+        if address_raw is MISSING or address_raw in (None, ""):
+            fail(scope, "backup.host", "host '%s' has no ipsec_wan_address" % host)
+        address = parse_address(scope, "backup.host (host var ipsec_wan_address of %s)" % host, address_raw)
+        # the backup router protects the same networks: the watcher's policies only change peer
+        endpoint = Endpoint(host, primary.prefixes, address, None, primary.passive, host_version(hostvars, host))
+    else:
+        host, endpoint = None, None
+        address = parse_address(scope, "backup.address", raw["address"])
+    if address.version != primary.address.version:
+        fail(scope, "backup", "address %s is IPv%d but the tunnel runs over IPv%d"
+             % (address, address.version, primary.address.version))
+    if address in (a.address, b.address):
+        fail(scope, "backup", "address %s is already an end's address; the backup needs its own" % address)
+    return Backup(end, host, endpoint, address)
+
+
+def _normalize_failover(scope, raw, backup, a, b):
+    if raw is not None and backup is None:
+        fail(scope, "failover", "needs a backup (the backup field names what to fail over to)")
+    if backup is None:
+        return None
+    raw = check_type(scope, "failover", "dict", raw if raw is not None else {})
+    check_known(scope, dict(("failover." + str(k), v) for k, v in raw.items()),
+                set("failover." + k for k in FAILOVER_BY_NAME), "failover")
+    detect = check_type(scope, "failover.detect", "str", _sub_value(raw, FAILOVER_BY_NAME, "detect"))
+    if detect not in FAILOVER_BY_NAME["detect"].choices:
+        fail(scope, "failover.detect", "must be one of %s, got %r"
+             % (", ".join(FAILOVER_BY_NAME["detect"].choices), detect))
+    primary = a if backup.end == "a" else b
+    if raw.get("health_address") is not None:
+        health = parse_address(scope, "failover.health_address", raw["health_address"])
+    else:
+        health = primary.address
+    times = {}
+    for name in ("interval", "timeout"):
+        try:
+            times[name] = parse_duration(_sub_value(raw, FAILOVER_BY_NAME, name))
+        except ValueError as exc:
+            fail(scope, "failover." + name, str(exc))
+    if not FAILOVER_INTERVAL_MIN <= times["interval"] <= FAILOVER_INTERVAL_MAX:
+        fail(scope, "failover.interval", "%s is out of range 1s..1h" % format_duration(times["interval"]))
+    if not 0 < times["timeout"] < times["interval"]:
+        fail(scope, "failover.timeout", "%s must be more than 0s and less than the interval (%s)"
+             % (format_duration(times["timeout"]), format_duration(times["interval"])))
+    preempt = check_type(scope, "failover.preempt", "bool", _sub_value(raw, FAILOVER_BY_NAME, "preempt"))
+    return Failover(detect, health, times["interval"], times["timeout"], preempt)
+
+
+def host_vrrp(hostvars, host, scope=None):
+    """The validated ``ipsec_vrrp`` host var of ``host`` (a Vrrp), or None."""
+    raw = host_var(hostvars, host, "ipsec_vrrp")
+    if raw is MISSING or raw is None:
+        return None
+    scope = scope or "host '%s'" % host
+    label = "ipsec_vrrp (host var of %s)" % host
+    raw = check_type(scope, label, "dict", raw)
+    check_known(scope, dict(("%s.%s" % (label, k), v) for k, v in raw.items()),
+                set("%s.%s" % (label, k) for k in VRRP_BY_NAME), "ipsec_vrrp")
+    for name in ("group", "interface", "priority"):
+        if raw.get(name) is None:
+            fail(scope, "%s.%s" % (label, name), "is required")
+    group = check_name(scope, label + ".group", raw["group"], NAME_MAX)
+    interface = check_type(scope, label + ".interface", "str", raw["interface"])
+    if not interface.strip():
+        fail(scope, label + ".interface", "is empty")
+    numbers = {}
+    for name in ("vrid", "priority"):
+        field = VRRP_BY_NAME[name]
+        value = check_type(scope, "%s.%s" % (label, name), "int", _sub_value(raw, VRRP_BY_NAME, name))
+        if not field.minimum <= value <= field.maximum:
+            fail(scope, "%s.%s" % (label, name), "%d is out of range %d..%d" % (value, field.minimum, field.maximum))
+        numbers[name] = value
+    try:
+        interval = parse_duration(_sub_value(raw, VRRP_BY_NAME, "interval"))
+    except ValueError as exc:
+        fail(scope, label + ".interval", str(exc))
+    if not 1 <= interval <= 255:
+        fail(scope, label + ".interval", "%s is out of range 1s..4m15s" % format_duration(interval))
+    preempt = check_type(scope, label + ".preempt", "bool", _sub_value(raw, VRRP_BY_NAME, "preempt"))
+    return Vrrp(group, interface, numbers["vrid"], numbers["priority"], interval, preempt)
+
+
+def _tunnel_vrrp(scope, hostvars, a, b, backup):
+    """{host: Vrrp} of the tunnel's routers in a VRRP pair; a pair must be one end and its backup."""
+    hosts = [(a.host, "a"), (b.host, "b")] + ([(backup.host, "backup")] if backup and backup.host else [])
+    found = dict((host, host_vrrp(hostvars, host, scope)) for host, _where in hosts)
+    found = dict((h, v) for h, v in found.items() if v is not None)
+    if not found:
+        return {}
+    pair_end = None if backup is None or backup.host is None else backup.end
+    for host, where in hosts:
+        if host not in found:
+            continue
+        if where == "backup" or where == pair_end:
+            continue
+        fail(scope, where, "host %s is in VRRP group %s (ipsec_vrrp): its tunnels need a backup {end: %s, host: "
+             "<the other router of the pair>}" % (host, found[host].group, where))
+    primary = a.host if pair_end == "a" else b.host
+    first, second = found.get(primary), found.get(backup.host)
+    if first is None or second is None:
+        alone = primary if first is not None else backup.host
+        other = backup.host if first is not None else primary
+        fail(scope, "backup.host", "host %s is in VRRP group %s but %s has no ipsec_vrrp; a VRRP pair needs both"
+             % (alone, (first or second).group, other))
+    if first.group != second.group:
+        fail(scope, "backup.host", "%s (group %s) and %s (group %s) are not one VRRP pair"
+             % (primary, first.group, backup.host, second.group))
+    if first.vrid != second.vrid:
+        fail(scope, "backup.host", "VRRP pair %s: vrid %d on %s but %d on %s"
+             % (first.group, first.vrid, primary, second.vrid, backup.host))
+    if first.priority == second.priority:
+        fail(scope, "backup.host", "VRRP pair %s: both routers have priority %d; the primary (%s) needs the higher"
+             % (first.group, first.priority, primary))
+    if first.priority < second.priority:
+        fail(scope, "backup.host", "VRRP pair %s: the backup %s has a higher priority (%d) than the primary %s (%d)"
+             % (first.group, backup.host, second.priority, primary, first.priority))
+    return found
 
 
 def _lifetime(scope, field, value):

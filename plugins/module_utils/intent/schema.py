@@ -99,6 +99,49 @@ TUNNEL_FIELDS = (
           default_doc="unset (no PPK)"),
     Field("description", "str", "Free text appended to the owner comment of the tunnel's items "
           "(at most 80 printable characters).", default_doc="unset"),
+    Field("backup", "dict", "High availability (docs/ha.md): a backup for one end, see the backup "
+          "fields. The other end keeps a peer to each and moves the tunnel's policies to the backup "
+          "when the primary is lost.", default_doc="unset (no backup)"),
+    Field("failover", "dict", "How the end that is not backed up detects the loss of the primary "
+          "and whether it fails back, see the failover fields. Only with `backup`.",
+          default_doc="the failover defaults when `backup` is set"),
+)
+
+BACKUP_FIELDS = (
+    Field("end", "str", "Which end the backup stands in for.", default="a", choices=("a", "b")),
+    Field("host", "str", "A second router taking over that end: a second hub sharing its LAN, or the "
+          "other router of a VRRP pair. It gets the same tunnel (same prefixes and auth) and is "
+          "otherwise an ordinary end. Exactly one of `host` and `address`."),
+    Field("address", "str", "A backup WAN address of the same router (a second uplink). Exactly one "
+          "of `host` and `address`."),
+)
+
+FAILOVER_DETECT = ("netwatch",)
+FAILOVER_INTERVAL_MIN = 1        # seconds: netwatch interval 1s.. (7.22.2 inspect)
+FAILOVER_INTERVAL_MAX = 3600
+FAILOVER_FIELDS = (
+    Field("detect", "str", "How the loss is detected: `netwatch` probes `health_address` every "
+          "`interval` and runs the generated switch scripts.", default="netwatch",
+          choices=FAILOVER_DETECT),
+    Field("health_address", "str", "The address probed (netwatch `host`).",
+          default_doc="the primary's WAN address (backup `end`'s address)"),
+    Field("interval", "duration", "Probe interval (netwatch `interval`), 1s..1h. The lab measures "
+          "a failover within one interval plus the IKE negotiation (docs/ha.md).", default="10s"),
+    Field("timeout", "duration", "How long a probe waits for its answer (netwatch `timeout`), "
+          "less than `interval`.", default="1s"),
+    Field("preempt", "bool", "Fail back to the primary when it answers again.", default=True),
+)
+
+VRRP_FIELDS = (
+    Field("group", "str", "Name of the pair: the two routers with the same group are one site "
+          "(lower-case letters, digits, `-`).", required=True),
+    Field("interface", "str", "LAN interface VRRP runs on.", required=True),
+    Field("vrid", "int", "Virtual router id, the same on both routers.", default=1, minimum=1, maximum=255),
+    Field("priority", "int", "This router's priority; the higher one is master.", required=True,
+          minimum=1, maximum=254),
+    Field("interval", "duration", "VRRP advertisement interval.", default="1s"),
+    Field("preempt", "bool", "A higher priority router takes the master role back (VRRP "
+          "`preemption-mode`).", default=True),
 )
 
 TOPOLOGY_FIELDS = (
@@ -122,6 +165,8 @@ TOPOLOGY_TUNNEL_EXCLUDED = ("name", "a", "b")
 HOST_VARS = (
     Field("ipsec_wan_address", "str", "The router's public address; default endpoint `address`."),
     Field("ipsec_lan_prefixes", "list", "The router's LAN prefixes; default endpoint `prefixes`."),
+    Field("ipsec_vrrp", "dict", "The router is one of a VRRP pair (see the VRRP fields, docs/ha.md): "
+          "its IPsec peers and policies are enabled only while it is VRRP master."),
     Field("routeros_version", "str", "RouterOS version running on the router (e.g. `7.22.2`); "
           "gates version-dependent features (PPK needs 7.21). RouterOS 7.12 or later is required."),
 )
@@ -129,6 +174,9 @@ HOST_VARS = (
 TUNNEL_BY_NAME = dict((f.name, f) for f in TUNNEL_FIELDS)
 ENDPOINT_BY_NAME = dict((f.name, f) for f in ENDPOINT_FIELDS)
 TOPOLOGY_BY_NAME = dict((f.name, f) for f in TOPOLOGY_FIELDS)
+BACKUP_BY_NAME = dict((f.name, f) for f in BACKUP_FIELDS)
+FAILOVER_BY_NAME = dict((f.name, f) for f in FAILOVER_FIELDS)
+VRRP_BY_NAME = dict((f.name, f) for f in VRRP_FIELDS)
 AUTH_KEYS = ("method", "psk", "psk_var")
 
 

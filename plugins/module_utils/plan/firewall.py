@@ -80,6 +80,15 @@ def facts_of(tunnel, host):
         nat_traversal=tunnel.nat_traversal)
 
 
+def backup_facts(tunnel, host):
+    """The facts of the watcher's backup peer (HA): the same traffic, the backup's address."""
+    if tunnel.backup is None or tunnel.watcher() is not tunnel.side(host)[0]:
+        return []
+    facts = facts_of(tunnel, host)
+    facts.peer_address = str(tunnel.backup.address)
+    return [facts]
+
+
 def facts_from_option(entry, index=0):
     """The facts from one entry of the ipsec_firewall module's ``tunnels`` option (plain mapping)."""
     if not isinstance(entry, dict) or not entry.get("peer_address"):

@@ -8,6 +8,7 @@ feature builder reads the ``Tunnel`` model and adds its sections:
 
     ipsec     profiles, proposals, peers, identities, policies       (plan/ipsec.py)
     firewall  address_lists, raw, filter, nat, mangle + their blocks  (plan/firewall.py)
+    ha        scripts, netwatch, vrrp, schedulers: failover switching   (plan/ha.py)
 
 A new feature (route-based interfaces, HA scripts, certificates, ...) is one more builder in
 ``BUILDERS``; the apply engine (apply/converge.py) converges every section the same way.
@@ -23,6 +24,7 @@ __metaclass__ = type
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_builder
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ha as ha_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_builder
 
 
@@ -56,6 +58,7 @@ def build_firewall(plan, options):
     facts = options.get("firewall_tunnels")
     if facts is None:
         facts = [firewall_builder.facts_of(t, plan.host) for t in plan.tunnels]
+        facts += [f for t in plan.tunnels for f in firewall_builder.backup_facts(t, plan.host)]
     fw = firewall_builder.build_plan(facts, options.get("firewall_options") or {},
                                      options.get("firewall_overrides") or {})
     for section, items in fw.sections.items():
@@ -67,10 +70,16 @@ def build_firewall(plan, options):
         plan.notes["mss_explanation"] = fw.mss_explanation
 
 
+def build_ha(plan, options):
+    for section, items in ha_builder.build_plan(plan.host, plan.tunnels).items():
+        plan.add_section(section, items)
+
+
 # feature -> (builder, sections it fills), in the order they run
 BUILDERS = (
     ("ipsec", build_ipsec, ipsec_builder.PLAN_SECTIONS),
     ("firewall", build_firewall, firewall_builder.SECTIONS),
+    ("ha", build_ha, ha_builder.SECTIONS),
 )
 FEATURE_SECTIONS = dict((name, sections) for name, _build, sections in BUILDERS)
 

@@ -92,8 +92,13 @@ def peer_name(tunnel):
     return NAME_PREFIX + tunnel.name
 
 
-def _comment_text(tunnel, remote):
-    text = "tunnel %s to %s" % (tunnel.name, remote.host)
+def backup_peer_name(tunnel):
+    """The watcher's second peer, to the backup end (HA, docs/ha.md)."""
+    return NAME_PREFIX + tunnel.name + "-backup"
+
+
+def _comment_text(tunnel, remote, suffix=""):
+    text = "tunnel %s to %s%s" % (tunnel.name, remote.host, suffix)
     if tunnel.description:
         text += ": " + tunnel.description
     return text
@@ -108,7 +113,11 @@ def tunnel_items(tunnel, host):
     local, remote = tunnel.side(host)
     profile = _profile(tunnel)
     proposal = _proposal(tunnel)
-    text = _comment_text(tunnel, remote)
+    watching = tunnel.backup is not None and tunnel.watcher() is local
+    suffix = ""
+    if tunnel.backup is not None and tunnel.backup.host == host:
+        suffix = " (backup of %s)" % tunnel.primary().host
+    text = _comment_text(tunnel, remote, suffix)
     peer = {
         "name": peer_name(tunnel),
         "address": _host_prefix(remote.address),
@@ -139,7 +148,27 @@ def tunnel_items(tunnel, host):
             "level": tunnel.policy_level,
             "comment": menus.owner_comment(policy_key(tunnel, src, dst), "%s: %s -> %s" % (text, src, dst)),
         })
-    return {"profiles": [profile], "proposals": [proposal], "peers": [peer], "identities": [identity],
+    peers, identities = [peer], [identity]
+    if watching:
+        # the second peer, always configured; the generated switch scripts (plan/ha.py) move the
+        # policies between the two, so a converge accepts either peer on them
+        backup_text = "tunnel %s backup to %s" % (tunnel.name, tunnel.backup.host or tunnel.backup.address)
+        backup_peer = dict(peer, name=backup_peer_name(tunnel), address=_host_prefix(tunnel.backup.address),
+                           comment=menus.owner_comment("peer/%s/backup" % tunnel.name, backup_text))
+        peers.append(backup_peer)
+        identities.append(dict(identity, peer=backup_peer["name"],
+                               comment=menus.owner_comment("identity/%s/backup" % tunnel.name, backup_text)))
+        for policy in policies:
+            policy[menus.ACCEPTS] = {"peer": [backup_peer["name"]]}
+    vrrp = tunnel.vrrp.get(host)
+    if vrrp is not None:
+        # one router of a VRRP pair: the VRRP scripts (plan/ha.py) enable these on the master and
+        # disable them on the backup; the first add follows the priorities (the primary starts enabled)
+        start = "false" if tunnel.primary().host == host else "true"
+        for item in [peer] + policies:
+            item["disabled"] = start
+            item.setdefault(menus.ACCEPTS, {})["disabled"] = ["true", "false"]
+    return {"profiles": [profile], "proposals": [proposal], "peers": peers, "identities": identities,
             "policies": policies}
 
 

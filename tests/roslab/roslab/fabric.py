@@ -394,6 +394,11 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
             self._netwatch(now)
         if dirty or self._due(self._scheduler_times(), now):
             self._scheduler(now)
+        if self._runtime_removed:
+            # a netwatch, VRRP or scheduler script removed SAs (active-peers remove, installed-sa
+            # flush): drop them before the runtime rows are written again from the SAs
+            self._apply_runtime_removals()
+            self._dirty = True
         self._write_all()
 
     @staticmethod

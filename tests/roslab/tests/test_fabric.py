@@ -347,6 +347,24 @@ def test_netwatch_down_script_runs_when_the_router_goes_down(lab):
     assert "event down [ type: simple, host: %s ]" % HUB_WAN in messages(spoke, "netwatch")
 
 
+def test_a_netwatch_script_removing_an_active_peer_kills_its_sa(lab):
+    """A script run by the fabric itself (netwatch) removes an active peer: the SA goes, as when the
+    API removes it (the removal used to be lost: the runtime rows were rewritten before it was seen)."""
+    established_pair(lab)
+    lab.tick(2)
+    spoke = r(lab, "spoke")
+    before = [row["spii"] for row in spoke.items("/ip/ipsec/active-peers") if row["state"] == "established"]
+    assert len(before) == 1
+    run(spoke, "/tool/netwatch/add", host=HUB_WAN, interval="10s",
+        up_script="/ip ipsec active-peers remove [find where remote-address=%s]" % HUB_WAN)
+    lab.tick(1)
+    assert spoke.items("/tool/netwatch")[0]["status"] == "up"
+    assert any(m.startswith("killing ike2 SA") for m in messages(spoke)), messages(spoke)
+    lab.tick(2)
+    after = [row["spii"] for row in spoke.items("/ip/ipsec/active-peers") if row["state"] == "established"]
+    assert len(after) == 1 and after != before     # the spoke negotiated a new IKE SA
+
+
 def test_vrrp_backup_runs_on_master_when_the_master_goes_down(lab):
     hub, hub2 = r(lab, "hub"), r(lab, "hub2")
     run(hub, "/interface/vrrp/add", name="vrrp1", interface="ether2", priority="200",

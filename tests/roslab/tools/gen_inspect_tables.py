@@ -41,7 +41,7 @@ MENUS = [
     "/ip/ipsec/key", "/ip/ipsec/key/rsa", "/ip/ipsec/key/psk", "/ip/ipsec/key/qkd",
     "/ip/ipsec/active-peers", "/ip/ipsec/installed-sa", "/ip/ipsec/statistics",
     "/ip/firewall/filter", "/ip/firewall/nat", "/ip/firewall/raw", "/ip/firewall/mangle",
-    "/ip/firewall/address-list",
+    "/ip/firewall/address-list", "/ip/firewall/connection",
     "/interface", "/interface/ethernet", "/interface/list", "/interface/list/member",
     "/interface/gre", "/interface/ipip", "/interface/eoip", "/interface/vrrp",
     "/interface/ipsec", "/interface/xfrm",
