@@ -156,3 +156,83 @@ def test_without_preempt_the_spoke_stays_on_the_backup(dual_lab):
     advance_until(lab, lambda: policy_peers(lab, "spoke") == ["ipsecfleet-dual"], 3 * INTERVAL)
     advance_until(lab, lambda: carried_by(lab, "spoke", "10.11.0.5", "10.10.0.5") == "hub1", 30)
     assert lab.call(lambda: list(lab.fabric.script_errors)) == []
+
+
+VRRP_SITE = {
+    "routers": {"hub": _router("198.51.100.1/24", "10.10.0.1/24"),
+                "r1": _router("198.51.100.21/24", "10.20.0.2/24"),
+                "r2": _router("198.51.100.22/24", "10.20.0.3/24")},
+    "links": [["hub:ether1", "r1:ether1"], ["hub:ether1", "r2:ether1"], ["r1:ether2", "r2:ether2"]],
+}
+
+
+def _site(wan, priority):
+    return {"ipsec_wan_address": wan, "ipsec_lan_prefixes": ["10.20.0.0/24"], "routeros_version": "7.22.2",
+            "ipsec_vrrp": {"group": "site", "interface": "ether2", "vrid": 7, "priority": priority}}
+
+
+VRRP_HOSTVARS = {
+    "hub": {"ipsec_wan_address": "198.51.100.1", "ipsec_lan_prefixes": ["10.10.0.0/24"], "routeros_version": "7.22.2"},
+    "r1": _site("198.51.100.21", 200),
+    "r2": _site("198.51.100.22", 100),
+}
+VRRP_TUNNELS = [{"name": "site", "a": "hub", "b": "r1", "auth": {"psk": PSK}, "dpd_interval": "10s",
+                 "backup": {"end": "b", "host": "r2"}, "failover": {"interval": "%ds" % INTERVAL}}]
+
+
+def enabled(lab, host):
+    """(peers, policies) of the tunnel that are enabled on ``host``."""
+    def read(menu, prefix):
+        return sum(1 for r in lab.router(host).items(menu)
+                   if (r.get("comment") or "").startswith(prefix) and r.get("disabled") == "false")
+    return lab.call(lambda: (read("/ip/ipsec/peer", "ipsecfleet:peer/site"),
+                             read("/ip/ipsec/policy", "ipsecfleet:policy/site/")))
+
+
+def vrrp_master(lab, host):
+    return lab.call(lambda: [r.get("master") for r in lab.router(host).items("/interface/vrrp")]) == ["true"]
+
+
+@pytest.fixture
+def vrrp_lab(tmp_path):
+    lab = control.Lab.from_topology(VRRP_SITE, base_port=0, state_dir=str(tmp_path), save_delay=0.05)
+    lab.start()
+    yield lab
+    lab.stop()
+
+
+def test_vrrp_pair_exactly_one_router_holds_the_tunnel_and_the_master_takes_it(vrrp_lab):
+    lab = vrrp_lab
+    converge_all(lab, VRRP_TUNNELS, VRRP_HOSTVARS)
+    advance_until(lab, lambda: carried_by(lab, "hub", "10.10.0.5", "10.20.0.5") == "r1", 60)
+    lab.advance("12s")      # the sync scheduler ran at least once on both routers
+    assert vrrp_master(lab, "r1") and not vrrp_master(lab, "r2")
+    assert enabled(lab, "r1") == (1, 1) and enabled(lab, "r2") == (0, 0)
+    for host in sorted(VRRP_HOSTVARS):
+        again = converge(lab, host, VRRP_TUNNELS, VRRP_HOSTVARS)
+        assert again["changed"] is False, (host, again.get("commands"))
+
+    # the master dies: r2 becomes master within the VRRP master-down interval (3 x 1s + skew) and
+    # enables its tunnel; the hub's netwatch moves the policies to r2's peer within one interval
+    lab.router_down("r1")
+    took = advance_until(lab, lambda: vrrp_master(lab, "r2") and enabled(lab, "r2") == (1, 1), 10)
+    assert took <= 4, took
+    took = advance_until(lab, lambda: carried_by(lab, "hub", "10.10.0.5", "10.20.0.5") == "r2", 3 * INTERVAL)
+    assert took <= INTERVAL + 2, took
+    assert policy_peers(lab, "hub") == ["ipsecfleet-site-backup"]
+    for host in ("hub", "r2"):
+        again = converge(lab, host, VRRP_TUNNELS, VRRP_HOSTVARS)
+        assert again["changed"] is False and again["writes"] == 0, (host, again.get("commands"))
+    assert enabled(lab, "r2") == (1, 1)
+
+    # r1 returns with the higher priority: it takes the master role back, r2 lets the tunnel go and
+    # the hub fails back (preempt); still exactly one router of the pair holds the tunnel
+    lab.router_up("r1")
+    advance_until(lab, lambda: carried_by(lab, "hub", "10.10.0.5", "10.20.0.5") == "r1", 30)
+    lab.advance("12s")
+    assert vrrp_master(lab, "r1") and not vrrp_master(lab, "r2")
+    assert enabled(lab, "r1") == (1, 1) and enabled(lab, "r2") == (0, 0)
+    assert lab.call(lambda: list(lab.fabric.script_errors)) == []
+    for host in sorted(VRRP_HOSTVARS):
+        again = converge(lab, host, VRRP_TUNNELS, VRRP_HOSTVARS)
+        assert again["changed"] is False, (host, again.get("commands"))
