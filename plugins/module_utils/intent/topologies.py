@@ -157,7 +157,9 @@ def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars, o
     spoke_set = set(spokes) - hub_set
     if not spoke_set:
         fail(scope, "spokes", "group %r has no host other than the hub" % topo["spokes"])
-    if only_host is not None:
+    backup = defaults.get("backup")
+    backup_host = backup.get("host") if isinstance(backup, dict) else None
+    if only_host is not None and only_host != backup_host:   # a backup router holds every tunnel
         if only_host in hub_set:
             hub_set = set([only_host])
         elif only_host in spoke_set:

@@ -444,6 +444,18 @@ def apply_overrides(plan, overrides):
     return plan
 
 
+def add_vrrp_rules(plan, interfaces):
+    """A VRRP pair member (HA, docs/ha.md): VRRP advertisements (IP protocol 112) are accepted on
+    the pair's LAN interfaces only and dropped everywhere else (the WAN side)."""
+    for interface in sorted(set(interfaces)):
+        plan.add("filter", "in-vrrp-" + _key_text(interface), "input", "VRRP of the pair on the LAN side",
+                 chain="input", action="accept", protocol="vrrp", in_interface=interface)
+    if interfaces:
+        plan.add("filter", "in-vrrp-other", "input", "drop VRRP not from the pair's LAN",
+                 chain="input", action="drop", protocol="vrrp")
+    return plan
+
+
 def build_plan(tunnels, options=None, overrides=None):
     """derive + apply_overrides: the desired owned firewall of one router."""
     return apply_overrides(derive(tunnels, options), overrides)

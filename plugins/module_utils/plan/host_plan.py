@@ -61,6 +61,7 @@ def build_firewall(plan, options):
         facts += [f for t in plan.tunnels for f in firewall_builder.backup_facts(t, plan.host)]
     fw = firewall_builder.build_plan(facts, options.get("firewall_options") or {},
                                      options.get("firewall_overrides") or {})
+    firewall_builder.add_vrrp_rules(fw, [t.vrrp[plan.host].interface for t in plan.tunnels if plan.host in t.vrrp])
     for section, items in fw.sections.items():
         plan.add_section(section, items)
     plan.blocks.update(fw.blocks)

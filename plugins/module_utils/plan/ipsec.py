@@ -286,5 +286,25 @@ def check_consistency(tunnels, plans):
         sel_b = sorted((p["dst_address"], p["src_address"]) for p in pols_b)
         if not sel_a or sel_a != sel_b:
             errors.append("%s: policies of %s and %s are not mirrored" % (scope, ha, hb))
+        if t.backup is not None and t.backup.host is not None:
+            errors.extend(_backup_consistency(t, scope, indexed))
     if errors:
         raise intent_model.IntentError("; ".join(errors), errors)
+
+
+def _backup_consistency(t, scope, indexed):
+    """The backup router and the watcher's backup peer point at each other with mirrored policies."""
+    watcher, backup = t.watcher().host, t.backup.host
+    try:
+        own = indexed[backup]["peers"]["peer/" + t.name]
+        second = indexed[watcher]["peers"]["peer/%s/backup" % t.name]
+    except KeyError as exc:
+        return ["%s: missing planned item %s" % (scope, exc)]
+    errors = []
+    if own["address"] != _host_prefix(t.watcher().address) or second["address"] != _host_prefix(t.backup.address):
+        errors.append("%s: the backup %s and %s do not point at each other" % (scope, backup, watcher))
+    sel_w = sorted((p["src_address"], p["dst_address"]) for p in indexed[watcher]["policies_by_tunnel"].get(t.name, []))
+    sel_b = sorted((p["dst_address"], p["src_address"]) for p in indexed[backup]["policies_by_tunnel"].get(t.name, []))
+    if not sel_w or sel_w != sel_b:
+        errors.append("%s: policies of %s and the backup %s are not mirrored" % (scope, watcher, backup))
+    return errors
