@@ -47,8 +47,8 @@ def _field_table(fields):
         doc = f.doc
         if f.choices:
             doc += " One of: %s." % ", ".join("`%s`" % c for c in f.choices)
-        if f.minimum is not None or f.maximum is not None:
-            doc += " Range %s..%s." % (f.minimum, f.maximum)
+        if f.range_text():
+            doc += (" At most %d characters." % f.maximum) if f.kind == "str" else " Range %s." % f.range_text()
         lines.append("| `%s` | %s | %s | %s |" % (f.name, KIND_NAMES.get(f.kind, f.kind), _cell(_default(f)),
                                                   _cell(doc)))
     return "\n".join(lines)

@@ -139,10 +139,15 @@ class EngineAction(ControllerAction):
 
     def run_engine(self, params, connect, task_vars):
         desired = None
+        warnings = []
         if params.get("config") is None and params["state"] in ("merged", "replaced", "overridden", "rendered"):
             # no config given: this host's share of the plan, built here once (the role passes none)
             plan = self.host_plan(task_vars, features=("ipsec",))
             if plan is not None:
                 desired = plan.subset(self.SECTIONS)
-        return run_engine(params, self.SECTIONS, connect, check_mode=self._task.check_mode,
-                          diff=self._task.diff, desired=desired)
+                warnings = plan.warnings
+        outcome = run_engine(params, self.SECTIONS, connect, check_mode=self._task.check_mode,
+                             diff=self._task.diff, desired=desired)
+        if warnings:
+            outcome["warnings"] = list(warnings) + list(outcome.get("warnings") or [])
+        return outcome

@@ -9,7 +9,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.model import check_name, endpoint_host, normalize_tunnel
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import NAME_MAX, IntentError, fail, is_undefined, tunnel_scope
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import (
+    NAME_MAX,
+    IntentError,
+    Problems,
+    fail,
+    is_undefined,
+    raise_errors,
+    tunnel_scope,
+)
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.topologies import expand_topologies
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values import HostvarsCache
 
@@ -66,8 +74,10 @@ class FleetIndex(object):
 
     def tunnels_of(self, host):
         """Validated tunnels of one host, checked against each other."""
-        tunnels = [normalize_tunnel(self.entries[i][0], self.hostvars, self.entries[i][1])
+        problems = Problems()
+        tunnels = [problems.attempt(normalize_tunnel, self.entries[i][0], self.hostvars, self.entries[i][1])
                    for i in self.by_host.get(host, ())]
+        problems.raise_any()
         check_host(host, tunnels)
         return tunnels
 
@@ -92,9 +102,7 @@ class FleetIndex(object):
                 except IntentError as exc:
                     errors.extend(exc.errors)
         if errors:
-            raise IntentError("; ".join(errors) if len(errors) == 1 else
-                              "%d problems in the IPsec intent:\n- %s" % (len(errors), "\n- ".join(errors)),
-                              errors)
+            raise_errors(errors)
         return [tunnels[name] for name in sorted(tunnels)], per_host
 
 

@@ -13,18 +13,15 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     AUTH_KEYS,
     BACKUP_BY_NAME,
     FAILOVER_BY_NAME,
-    FAILOVER_INTERVAL_MAX,
-    FAILOVER_INTERVAL_MIN,
     VRRP_BY_NAME,
-    DESCRIPTION_MAX,
-    DPD_MAX_SECONDS,
     ENDPOINT_BY_NAME,
+    FAILED,
     FEATURE_VERSIONS,
     NAME_RE,
-    LIFETIME_MAX_SECONDS,
-    LIFETIME_MIN_SECONDS,
     NAME_MAX,
     TUNNEL_BY_NAME,
+    Problems,
+    check_field,
     check_known,
     check_type,
     IntentError,
@@ -40,7 +37,6 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values 
     host_var,
     host_version,
     parse_address,
-    parse_duration,
     parse_prefix,
 )
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import format_duration
@@ -125,6 +121,8 @@ class Tunnel(object):
         self.backup = values.get("backup")
         self.failover = values.get("failover")
         self.vrrp = values.get("vrrp") or {}            # host -> Vrrp of the ends in a VRRP pair
+        # the weak choices allow_weak_crypto accepted (reasons, for a warning on every run)
+        self.weak_crypto = list(values.get("weak_crypto") or ())
 
     @property
     def scope(self):
@@ -191,11 +189,34 @@ def endpoint_host(scope, field, raw):
 def _normalize_endpoint(scope, field, raw, hostvars):
     host = endpoint_host(scope, field, raw)
     spec = raw if isinstance(raw, dict) else {"host": host}
-    check_known(scope, dict((field + "." + str(k), v) for k, v in spec.items()),
-                set(field + "." + k for k in ENDPOINT_BY_NAME), "endpoint")
+    problems = Problems()
+    problems.attempt(check_known, scope, dict((field + "." + str(k), v) for k, v in spec.items()),
+                     set(field + "." + k for k in ENDPOINT_BY_NAME), "endpoint")
     if not host_exists(hostvars, host):
-        fail(scope, field + ".host", "unknown inventory host %r" % host)
+        problems.add(scope, field + ".host", "unknown inventory host %r" % host)
+        problems.raise_any()
+    prefixes = problems.attempt(_endpoint_prefixes, scope, field, spec, hostvars, host)
+    address = problems.attempt(_endpoint_address, scope, field, spec, hostvars, host)
+    local_address = None
+    if spec.get("local_address") is not None:
+        local_address = problems.attempt(parse_address, scope, field + ".local_address", spec["local_address"])
+        if Problems.ok(local_address, address) and local_address.version != address.version:
+            problems.add(scope, field + ".local_address", "is IPv%d but the tunnel runs over IPv%d (address %s)"
+                         % (local_address.version, address.version, address))
+    passive = problems.attempt(check_field, scope, ENDPOINT_BY_NAME["passive"], spec.get("passive"),
+                               field + ".passive")
+    if Problems.ok(prefixes, address):
+        # the router's own IKE/ESP packets must not fall under its policies or its LAN
+        for net in prefixes:
+            if net.version == address.version and address in net:
+                problems.add(scope, field + ".prefixes", "%s contains this end's own WAN address %s: IKE and "
+                             "ESP between the routers would match the tunnel's policy; give the LAN "
+                             "prefixes without the WAN address" % (net, address))
+    problems.raise_any()
+    return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host))
 
+
+def _endpoint_prefixes(scope, field, spec, hostvars, host):
     if "prefixes" in spec:
         prefixes_raw, where = spec["prefixes"], field + ".prefixes"
     else:
@@ -208,41 +229,29 @@ def _normalize_endpoint(scope, field, raw, hostvars):
     prefixes_raw = check_type(scope, label, "list", prefixes_raw)
     if not prefixes_raw:
         fail(scope, label, "is empty; at least one prefix is needed")
+    problems = Problems()
     prefixes = []
     for i, p in enumerate(prefixes_raw):
-        net = parse_prefix(scope, "%s[%d]" % (label, i), p)
-        for j, other in enumerate(prefixes):
+        net = problems.attempt(parse_prefix, scope, "%s[%d]" % (label, i), p)
+        if net is FAILED:
+            continue
+        for other in prefixes:
             if other == net:
-                fail(scope, label, "lists %s twice" % net)
-            if other.version == net.version and other.overlaps(net):
-                fail(scope, label, "%s and %s overlap" % (other, net))
+                problems.add(scope, label, "lists %s twice" % net)
+            elif other.version == net.version and other.overlaps(net):
+                problems.add(scope, label, "%s and %s overlap" % (other, net))
         prefixes.append(net)
+    problems.raise_any()
+    return prefixes
 
+
+def _endpoint_address(scope, field, spec, hostvars, host):
     if "address" in spec:
-        address = parse_address(scope, field + ".address", spec["address"])
-    else:
-        address_raw = host_var(hostvars, host, "ipsec_wan_address")
-        if address_raw is MISSING or address_raw in (None, ""):
-            fail(scope, field + ".address", "not given and host '%s' has no ipsec_wan_address" % host)
-        address = parse_address(scope, "%s.address (host var ipsec_wan_address of %s)" % (field, host),
-                                address_raw)
-
-    local_address = None
-    if spec.get("local_address") is not None:
-        local_address = parse_address(scope, field + ".local_address", spec["local_address"])
-        if local_address.version != address.version:
-            fail(scope, field + ".local_address", "is IPv%d but the tunnel runs over IPv%d (address %s)"
-                 % (local_address.version, address.version, address))
-    passive = check_type(scope, field + ".passive", "bool", spec.get("passive", False))
-    return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host))
-
-
-def _field_value(raw, name):
-    value = raw.get(name, MISSING)
-    if value is MISSING or value is None:
-        field = TUNNEL_BY_NAME[name]
-        return field.default
-    return value
+        return parse_address(scope, field + ".address", spec["address"])
+    address_raw = host_var(hostvars, host, "ipsec_wan_address")
+    if address_raw is MISSING or address_raw in (None, ""):
+        fail(scope, field + ".address", "not given and host '%s' has no ipsec_wan_address" % host)
+    return parse_address(scope, "%s.address (host var ipsec_wan_address of %s)" % (field, host), address_raw)
 
 
 def check_name(scope, field, value, maximum):
@@ -258,7 +267,10 @@ def check_name(scope, field, value, maximum):
 
 
 def normalize_tunnel(raw, hostvars, origin=None):
-    """Validate one raw tunnel mapping against the hosts it names; return a Tunnel."""
+    """Validate one raw tunnel mapping against the hosts it names; return a Tunnel.
+
+    Every problem of the tunnel is reported in one IntentError (``errors``), each naming the tunnel and
+    the field; a check that needs a value that failed is skipped rather than reported twice."""
     if not isinstance(raw, dict):
         raise IntentError("ipsec_tunnels: each tunnel must be a mapping, got %s" % type(raw).__name__)
     name = raw.get("name")
@@ -266,121 +278,91 @@ def normalize_tunnel(raw, hostvars, origin=None):
     if "name" not in raw:
         fail(scope, "name", "is required")
     check_name(scope, "name", name, NAME_MAX)
-    check_known(scope, raw, TUNNEL_BY_NAME, "tunnel")
-    for required in ("a", "b", "auth"):
-        if required not in raw or raw[required] is None:
-            fail(scope, required, "is required")
+    problems = Problems()
+    problems.attempt(check_known, scope, raw, TUNNEL_BY_NAME, "tunnel")
+    field = TUNNEL_BY_NAME.__getitem__
 
-    a = _normalize_endpoint(scope, "a", raw["a"], hostvars)
-    b = _normalize_endpoint(scope, "b", raw["b"], hostvars)
-    if a.host == b.host:
-        fail(scope, "b", "is the same host as a (%s); a tunnel needs two routers" % a.host)
-    if a.passive and b.passive:
-        fail(scope, "b.passive", "both ends are passive, so neither would ever start the tunnel")
-    if a.address.version != b.address.version:
-        fail(scope, "b.address", "is IPv%d (%s) but a.address is IPv%d (%s): address family mismatch"
-             % (b.address.version, b.address, a.address.version, a.address))
-    if a.address == b.address:
-        fail(scope, "b.address", "both ends have the address %s" % a.address)
-    _check_mirrored_prefixes(scope, a, b)
+    def value(key):
+        return problems.attempt(check_field, scope, field(key), raw.get(key))
 
-    ike_version = check_type(scope, "ike_version", "int", _field_value(raw, "ike_version"))
-    if ike_version not in (1, 2):
-        fail(scope, "ike_version", "must be 1 or 2, got %r" % ike_version)
-    exchange_mode = raw.get("exchange_mode")
-    if exchange_mode is not None:
-        exchange_mode = check_type(scope, "exchange_mode", "str", exchange_mode)
-        if ike_version == 2:
-            fail(scope, "exchange_mode", "is an IKEv1 option; IKEv2 always uses ike2 (remove it or set "
-                 "ike_version: 1)")
-        if exchange_mode not in ("main", "aggressive"):
-            fail(scope, "exchange_mode", "must be main or aggressive, got %r" % exchange_mode)
-    mode = "ike2" if ike_version == 2 else (exchange_mode or "main")
+    endpoints = {}
+    for side in ("a", "b"):
+        if raw.get(side) is None:
+            problems.add(scope, side, "is required")
+            endpoints[side] = FAILED
+        else:
+            endpoints[side] = problems.attempt(_normalize_endpoint, scope, side, raw[side], hostvars)
+    a, b = endpoints["a"], endpoints["b"]
+    if Problems.ok(a, b):
+        problems.attempt(_check_pair, scope, a, b)
 
-    try:
-        suite = crypto_suites.resolve_suite(_field_value(raw, "suite"))
-    except crypto_suites.SuiteError as exc:
-        fail(scope, "suite" + ("." + exc.field if exc.field else ""), exc.message)
-    if ike_version not in suite.ike_versions:
-        fail(scope, "suite", "preset %s is for IKEv%s but the tunnel uses IKEv%d"
-             % (suite.name, "/".join(str(v) for v in suite.ike_versions), ike_version))
-
-    phase1 = _lifetime(scope, "phase1_lifetime", _field_value(raw, "phase1_lifetime"))
-    phase2 = _lifetime(scope, "phase2_lifetime", _field_value(raw, "phase2_lifetime"))
-    if phase2 > phase1 and ike_version == 1:
+    ike_version = value("ike_version")
+    exchange_mode = problems.attempt(_exchange_mode, scope, raw.get("exchange_mode"), ike_version)
+    suite = problems.attempt(_suite, scope, raw.get("suite"), ike_version)
+    phase1 = value("phase1_lifetime")
+    phase2 = value("phase2_lifetime")
+    if Problems.ok(phase1, phase2) and phase2 > phase1 and ike_version == 1:
         # IKEv1 rekeys phase 2 under a live phase 1; a longer child SA outlives its parent
-        fail(scope, "phase2_lifetime", "is longer than phase1_lifetime (%s > %s)"
-             % (format_duration(phase2), format_duration(phase1)))
+        problems.add(scope, "phase2_lifetime", "is longer than phase1_lifetime (%s > %s)"
+                     % (format_duration(phase2), format_duration(phase1)))
+    dpd_interval = value("dpd_interval")         # seconds, None when disabled
+    dpd_failures = value("dpd_failures")
+    nat_traversal = value("nat_traversal")
+    allow_weak = value("allow_weak_crypto")
+    level = value("policy_level")
 
-    dpd_raw = _field_value(raw, "dpd_interval")
-    if isinstance(dpd_raw, str) and dpd_raw.strip() in ("disabled", "disable", "disable-dpd"):
-        dpd_interval = None
-    else:
-        try:
-            dpd_interval = parse_duration(dpd_raw)
-        except ValueError as exc:
-            fail(scope, "dpd_interval", str(exc))
-        if dpd_interval > DPD_MAX_SECONDS:
-            fail(scope, "dpd_interval", "%s is out of range 0s..1h" % format_duration(dpd_interval))
-    dpd_failures = check_type(scope, "dpd_failures", "int", _field_value(raw, "dpd_failures"))
-    if not 1 <= dpd_failures <= 100:
-        fail(scope, "dpd_failures", "%d is out of range 1..100" % dpd_failures)
-
-    nat_traversal = check_type(scope, "nat_traversal", "bool", _field_value(raw, "nat_traversal"))
-    allow_weak = check_type(scope, "allow_weak_crypto", "bool", _field_value(raw, "allow_weak_crypto"))
-    level = check_type(scope, "policy_level", "str", _field_value(raw, "policy_level"))
-    if level not in TUNNEL_BY_NAME["policy_level"].choices:
-        fail(scope, "policy_level", "must be one of require, use, unique; got %r" % level)
-
-    if not allow_weak:
+    weak = []
+    if Problems.ok(suite, phase2):
         weak = crypto_suites.weaknesses(suite, phase2)
-        if weak:
-            field, reason = weak[0]
-            fail(scope, field if field == "phase2_lifetime" else "suite." + field,
-                 "%s; set allow_weak_crypto: true to accept it" % reason)
-    for endpoint, side in ((a, "a"), (b, "b")):
-        if endpoint.version is not None:
-            problems = crypto_suites.version_problems(suite, endpoint.version)
-            if problems:
-                fail(scope, "suite." + problems[0][0], "%s (host %s runs %s)"
-                     % (problems[0][1], endpoint.host, ".".join(str(v) for v in endpoint.version)))
+        if weak and allow_weak is False:
+            for where, reason in weak:
+                problems.add(scope, where if where == "phase2_lifetime" else "suite." + where,
+                             "%s; set allow_weak_crypto: true to accept it" % reason)
+    if suite is not FAILED:
+        for endpoint in (a, b):
+            if endpoint is not FAILED and endpoint.version is not None:
+                for where, reason in crypto_suites.version_problems(suite, endpoint.version):
+                    problems.add(scope, "suite." + where, "%s (host %s runs %s)"
+                                 % (reason, endpoint.host, ".".join(str(v) for v in endpoint.version)))
 
-    psk = _auth_psk(scope, raw["auth"], hostvars, a, b)
+    if raw.get("auth") is None:
+        problems.add(scope, "auth", "is required")
+        psk = FAILED
+    else:
+        psk = problems.attempt(_auth_psk, scope, raw["auth"], hostvars)
 
     ppk_secret = raw.get("ppk_secret")
     if ppk_secret is not None:
-        ppk_secret = check_secret(scope, "ppk_secret", ppk_secret)
-        if ike_version != 2:
-            fail(scope, "ppk_secret", "PPK exists only in IKEv2")
-        if ppk_secret == psk:
-            fail(scope, "ppk_secret", "must differ from the PSK")
-        _require_feature(scope, "ppk_secret", "ppk", (a, b))
+        ppk_secret = problems.attempt(check_secret, scope, "ppk_secret", ppk_secret)
+        if ike_version not in (2, FAILED):
+            problems.add(scope, "ppk_secret", "PPK exists only in IKEv2")
+        if ppk_secret is not FAILED and ppk_secret == psk:
+            problems.add(scope, "ppk_secret", "must differ from the PSK")
+        problems.attempt(_require_feature, scope, "ppk_secret", "ppk", [e for e in (a, b) if e is not FAILED])
 
-    description = raw.get("description")
-    if description is not None:
-        description = check_type(scope, "description", "str", description)
-        if len(description) > DESCRIPTION_MAX or any(ord(c) < 32 or ord(c) == 127 for c in description):
-            fail(scope, "description", "must be at most %d printable characters on one line" % DESCRIPTION_MAX)
+    description = value("description")
+    if isinstance(description, str) and any(ord(c) < 32 or ord(c) == 127 for c in description):
+        problems.add(scope, "description", "must be printable characters on one line")
 
-    backup = _normalize_backup(scope, raw.get("backup"), hostvars, a, b)
-    failover = _normalize_failover(scope, raw.get("failover"), backup, a, b)
-    if backup is not None and backup.endpoint is not None and ppk_secret is not None:
-        _require_feature(scope, "ppk_secret", "ppk", (backup.endpoint,))
-    vrrp = _tunnel_vrrp(scope, hostvars, a, b, backup)
+    backup = failover = vrrp = FAILED
+    if Problems.ok(a, b):
+        backup = problems.attempt(_normalize_backup, scope, raw.get("backup"), hostvars, a, b)
+    if backup is not FAILED:
+        failover = problems.attempt(_normalize_failover, scope, raw.get("failover"), backup, a, b)
+        if backup is not None and backup.endpoint is not None and ppk_secret not in (None, FAILED):
+            problems.attempt(_require_feature, scope, "ppk_secret", "ppk", (backup.endpoint,))
+        vrrp = problems.attempt(_tunnel_vrrp, scope, hostvars, a, b, backup)
 
+    problems.raise_any()
     return Tunnel(name=name, origin=origin, a=a, b=b, suite=suite, psk=psk, ike_version=ike_version,
-                  exchange_mode=mode, phase1_lifetime=phase1, phase2_lifetime=phase2,
+                  exchange_mode=exchange_mode, phase1_lifetime=phase1, phase2_lifetime=phase2,
                   dpd_interval=dpd_interval, dpd_failures=dpd_failures, nat_traversal=nat_traversal,
                   allow_weak_crypto=allow_weak, policy_level=level, ppk_secret=ppk_secret,
-                  description=description, backup=backup, failover=failover, vrrp=vrrp)
+                  description=description, weak_crypto=[reason for _where, reason in weak],
+                  backup=backup, failover=failover, vrrp=vrrp)
 
 
 # --- high availability ----------------------------------------------------------------------------
-
-def _sub_value(raw, table, name):
-    value = raw.get(name)
-    return table[name].default if value is None else value
-
 
 def _normalize_backup(scope, raw, hostvars, a, b):
     if raw is None:
@@ -388,9 +370,7 @@ def _normalize_backup(scope, raw, hostvars, a, b):
     raw = check_type(scope, "backup", "dict", raw)
     check_known(scope, dict(("backup." + str(k), v) for k, v in raw.items()),
                 set("backup." + k for k in BACKUP_BY_NAME), "backup")
-    end = _sub_value(raw, BACKUP_BY_NAME, "end")
-    if end not in ("a", "b"):
-        fail(scope, "backup.end", "must be a or b, got %r" % (end,))
+    end = check_field(scope, BACKUP_BY_NAME["end"], raw.get("end"), "backup.end")
     primary, watcher = (a, b) if end == "a" else (b, a)
     if (raw.get("host") is None) == (raw.get("address") is None):
         fail(scope, "backup", "needs exactly one of host (a second router) and address (a second WAN "
@@ -430,27 +410,18 @@ def _normalize_failover(scope, raw, backup, a, b):
     raw = check_type(scope, "failover", "dict", raw if raw is not None else {})
     check_known(scope, dict(("failover." + str(k), v) for k, v in raw.items()),
                 set("failover." + k for k in FAILOVER_BY_NAME), "failover")
-    detect = check_type(scope, "failover.detect", "str", _sub_value(raw, FAILOVER_BY_NAME, "detect"))
-    if detect not in FAILOVER_BY_NAME["detect"].choices:
-        fail(scope, "failover.detect", "must be one of %s, got %r"
-             % (", ".join(FAILOVER_BY_NAME["detect"].choices), detect))
+    detect = check_field(scope, FAILOVER_BY_NAME["detect"], raw.get("detect"), "failover.detect")
     primary = a if backup.end == "a" else b
     if raw.get("health_address") is not None:
         health = parse_address(scope, "failover.health_address", raw["health_address"])
     else:
         health = primary.address
-    times = {}
-    for name in ("interval", "timeout"):
-        try:
-            times[name] = parse_duration(_sub_value(raw, FAILOVER_BY_NAME, name))
-        except ValueError as exc:
-            fail(scope, "failover." + name, str(exc))
-    if not FAILOVER_INTERVAL_MIN <= times["interval"] <= FAILOVER_INTERVAL_MAX:
-        fail(scope, "failover.interval", "%s is out of range 1s..1h" % format_duration(times["interval"]))
+    times = dict((name, check_field(scope, FAILOVER_BY_NAME[name], raw.get(name), "failover." + name))
+                 for name in ("interval", "timeout"))
     if not 0 < times["timeout"] < times["interval"]:
         fail(scope, "failover.timeout", "%s must be more than 0s and less than the interval (%s)"
              % (format_duration(times["timeout"]), format_duration(times["interval"])))
-    preempt = check_type(scope, "failover.preempt", "bool", _sub_value(raw, FAILOVER_BY_NAME, "preempt"))
+    preempt = check_field(scope, FAILOVER_BY_NAME["preempt"], raw.get("preempt"), "failover.preempt")
     return Failover(detect, health, times["interval"], times["timeout"], preempt)
 
 
@@ -471,21 +442,9 @@ def host_vrrp(hostvars, host, scope=None):
     interface = check_type(scope, label + ".interface", "str", raw["interface"])
     if not interface.strip():
         fail(scope, label + ".interface", "is empty")
-    numbers = {}
-    for name in ("vrid", "priority"):
-        field = VRRP_BY_NAME[name]
-        value = check_type(scope, "%s.%s" % (label, name), "int", _sub_value(raw, VRRP_BY_NAME, name))
-        if not field.minimum <= value <= field.maximum:
-            fail(scope, "%s.%s" % (label, name), "%d is out of range %d..%d" % (value, field.minimum, field.maximum))
-        numbers[name] = value
-    try:
-        interval = parse_duration(_sub_value(raw, VRRP_BY_NAME, "interval"))
-    except ValueError as exc:
-        fail(scope, label + ".interval", str(exc))
-    if not 1 <= interval <= 255:
-        fail(scope, label + ".interval", "%s is out of range 1s..4m15s" % format_duration(interval))
-    preempt = check_type(scope, label + ".preempt", "bool", _sub_value(raw, VRRP_BY_NAME, "preempt"))
-    return Vrrp(group, interface, numbers["vrid"], numbers["priority"], interval, preempt)
+    numbers = dict((name, check_field(scope, VRRP_BY_NAME[name], raw.get(name), "%s.%s" % (label, name)))
+                   for name in ("vrid", "priority", "interval", "preempt"))
+    return Vrrp(group, interface, numbers["vrid"], numbers["priority"], numbers["interval"], numbers["preempt"])
 
 
 def _tunnel_vrrp(scope, hostvars, a, b, backup):
@@ -525,14 +484,47 @@ def _tunnel_vrrp(scope, hostvars, a, b, backup):
     return found
 
 
-def _lifetime(scope, field, value):
+def _check_pair(scope, a, b):
+    """Checks between the two validated ends."""
+    if a.host == b.host:
+        fail(scope, "b", "is the same host as a (%s); a tunnel needs two routers" % a.host)
+    problems = Problems()
+    if a.passive and b.passive:
+        problems.add(scope, "b.passive", "both ends are passive, so neither would ever start the tunnel")
+    if a.address.version != b.address.version:
+        problems.add(scope, "b.address", "is IPv%d (%s) but a.address is IPv%d (%s): address family mismatch"
+                     % (b.address.version, b.address, a.address.version, a.address))
+    elif a.address == b.address:
+        problems.add(scope, "b.address", "both ends have the address %s" % a.address)
+    problems.attempt(_check_mirrored_prefixes, scope, a, b)
+    # a LAN prefix that holds the other router's WAN address sends IKE to the LAN instead of the peer
+    for here, there, side in ((a, b, "a"), (b, a, "b")):
+        for net in here.prefixes:
+            if net.version == there.address.version and there.address in net:
+                problems.add(scope, side + ".prefixes", "%s contains the other end's WAN address %s: this "
+                             "router would send IKE and ESP for its peer into its own LAN (or the tunnel); "
+                             "give prefixes without the peer's address" % (net, there.address))
+    problems.raise_any()
+
+
+def _exchange_mode(scope, exchange_mode, ike_version):
+    if exchange_mode is not None:
+        exchange_mode = check_field(scope, TUNNEL_BY_NAME["exchange_mode"], exchange_mode)
+        if ike_version == 2:
+            fail(scope, "exchange_mode", "is an IKEv1 option; IKEv2 always uses ike2 (remove it or set "
+                 "ike_version: 1)")
+    return "ike2" if ike_version == 2 else (exchange_mode or "main")
+
+
+def _suite(scope, raw_suite, ike_version):
     try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        fail(scope, field, str(exc))
-    if not LIFETIME_MIN_SECONDS <= seconds <= LIFETIME_MAX_SECONDS:
-        fail(scope, field, "%s is out of range 1m..1w" % format_duration(seconds))
-    return seconds
+        suite = crypto_suites.resolve_suite(raw_suite if raw_suite is not None else TUNNEL_BY_NAME["suite"].default)
+    except crypto_suites.SuiteError as exc:
+        fail(scope, "suite" + ("." + exc.field if exc.field else ""), exc.message)
+    if ike_version is not FAILED and ike_version not in suite.ike_versions:
+        fail(scope, "suite", "preset %s is for IKEv%s but the tunnel uses IKEv%d"
+             % (suite.name, "/".join(str(v) for v in suite.ike_versions), ike_version))
+    return suite
 
 
 def _require_feature(scope, field, feature, endpoints):
@@ -546,7 +538,7 @@ def _require_feature(scope, field, feature, endpoints):
                  % (minimum + (endpoint.host, ".".join(str(v) for v in endpoint.version))))
 
 
-def _auth_psk(scope, auth, hostvars, a, b):
+def _auth_psk(scope, auth, hostvars):
     if not isinstance(auth, dict):
         fail(scope, "auth", "must be a mapping like {psk: \"{{ vault_psk }}\"}, got %s" % type(auth).__name__)
     check_known(scope, dict(("auth." + k, v) for k, v in auth.items()),

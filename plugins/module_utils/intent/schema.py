@@ -15,6 +15,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import MENUS
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import format_duration
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
 
 # --- schema ------------------------------------------------------------------------------------
@@ -24,17 +25,57 @@ class Field(object):
     """One intent field: its type, default and documentation."""
 
     def __init__(self, name, kind, doc, required=False, default=None, choices=None, minimum=None,
-                 maximum=None, default_doc=None):
+                 maximum=None, default_doc=None, words=None):
         self.name = name
         self.kind = kind          # str, int, bool, list, dict, duration, endpoint, suite, secret
         self.doc = doc
         self.required = required
         self.default = default
         self.choices = choices
+        # int: the value's range; duration: the range in seconds
         self.minimum = minimum
         self.maximum = maximum
         # how the default is described in docs when it is not a constant
         self.default_doc = default_doc
+        # duration: words that stand for a value (e.g. dpd_interval `disabled` -> None)
+        self.words = dict(words or {})
+
+    def range_text(self):
+        """The range as the docs and the errors write it (``1..100``, ``1m..1w``), or None."""
+        if self.minimum is None and self.maximum is None:
+            return None
+        if self.kind == "str":
+            return "at most %d characters" % self.maximum
+        show = format_duration if self.kind == "duration" else str
+        return "%s..%s" % (show(self.minimum) if self.minimum is not None else "",
+                           show(self.maximum) if self.maximum is not None else "")
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_CLOCK_RE = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
+
+
+def parse_duration(value):
+    """Seconds in ``value`` (int seconds, ``1d2h``, ``30m``, ``01:30:00``); ValueError if malformed."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 30m or 1d, not a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a duration like 30m or 1d, got %s" % type(value).__name__)
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    clock = _CLOCK_RE.match(text)
+    if clock:
+        return int(clock.group(1)) * 3600 + int(clock.group(2)) * 60 + int(clock.group(3))
+    match = _DURATION_RE.match(text)
+    if not text or not match:
+        raise ValueError("%r is not a duration (use e.g. 30s, 2m, 8h, 1d, 1h30m)" % (value,))
+    weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -81,13 +122,15 @@ TUNNEL_FIELDS = (
     Field("exchange_mode", "str", "IKEv1 only: `main` or `aggressive` (peer `exchange-mode`). "
           "IKEv2 always uses `ike2`.", choices=("main", "aggressive"),
           default_doc="`main` with IKEv1"),
-    Field("phase1_lifetime", "duration", "IKE SA lifetime (profile `lifetime`), 1m..1w.",
-          default="1d"),
-    Field("phase2_lifetime", "duration", "Child/ESP SA lifetime (proposal `lifetime`), 1m..1w; "
-          "over 24h counts as weak crypto.", default="30m"),
-    Field("dpd_interval", "duration", "Dead peer detection interval 0s..1h, or `disabled`.",
-          default="2m"),
-    Field("dpd_failures", "int", "DPD failures before the peer is declared dead (1..100; "
+    Field("phase1_lifetime", "duration", "IKE SA lifetime (profile `lifetime`).",
+          default="1d", minimum=LIFETIME_MIN_SECONDS, maximum=LIFETIME_MAX_SECONDS),
+    Field("phase2_lifetime", "duration", "Child/ESP SA lifetime (proposal `lifetime`); "
+          "over 24h counts as weak crypto.", default="30m", minimum=LIFETIME_MIN_SECONDS,
+          maximum=LIFETIME_MAX_SECONDS),
+    Field("dpd_interval", "duration", "Dead peer detection interval, or `disabled`.",
+          default="2m", minimum=0, maximum=DPD_MAX_SECONDS,
+          words={"disabled": None, "disable": None, "disable-dpd": None}),
+    Field("dpd_failures", "int", "DPD failures before the peer is declared dead ("
           "RouterOS ignores it with IKEv2).", default=5, minimum=1, maximum=100),
     Field("nat_traversal", "bool", "Allow NAT-T (UDP 4500 encapsulation).", default=True),
     Field("allow_weak_crypto", "bool", "Explicit opt-in to weak algorithms (des, 3des, md5, sha1, "
@@ -98,7 +141,7 @@ TUNNEL_FIELDS = (
           "`ppk=psk`, peer `ppk-secret`). Needs RouterOS 7.21 or later on both ends.",
           default_doc="unset (no PPK)"),
     Field("description", "str", "Free text appended to the owner comment of the tunnel's items "
-          "(at most 80 printable characters).", default_doc="unset"),
+          "(printable characters, one line).", default_doc="unset", maximum=DESCRIPTION_MAX),
     Field("backup", "dict", "High availability (docs/ha.md): a backup for one end, see the backup "
           "fields. The other end keeps a peer to each and moves the tunnel's policies to the backup "
           "when the primary is lost.", default_doc="unset (no backup)"),
@@ -125,8 +168,9 @@ FAILOVER_FIELDS = (
           choices=FAILOVER_DETECT),
     Field("health_address", "str", "The address probed (netwatch `host`).",
           default_doc="the primary's WAN address (backup `end`'s address)"),
-    Field("interval", "duration", "Probe interval (netwatch `interval`), 1s..1h. The lab measures "
-          "a failover within one interval plus the IKE negotiation (docs/ha.md).", default="10s"),
+    Field("interval", "duration", "Probe interval (netwatch `interval`). The lab measures "
+          "a failover within one interval plus the IKE negotiation (docs/ha.md).", default="10s",
+          minimum=FAILOVER_INTERVAL_MIN, maximum=FAILOVER_INTERVAL_MAX),
     Field("timeout", "duration", "How long a probe waits for its answer (netwatch `timeout`), "
           "less than `interval`.", default="1s"),
     Field("preempt", "bool", "Fail back to the primary when it answers again.", default=True),
@@ -139,7 +183,8 @@ VRRP_FIELDS = (
     Field("vrid", "int", "Virtual router id, the same on both routers.", default=1, minimum=1, maximum=255),
     Field("priority", "int", "This router's priority; the higher one is master.", required=True,
           minimum=1, maximum=254),
-    Field("interval", "duration", "VRRP advertisement interval.", default="1s"),
+    # VRRP advertisements carry the interval in whole seconds, 1..255 (RFC 3768)
+    Field("interval", "duration", "VRRP advertisement interval.", default="1s", minimum=1, maximum=255),
     Field("preempt", "bool", "A higher priority router takes the master role back (VRRP "
           "`preemption-mode`).", default=True),
 )
@@ -258,13 +303,96 @@ def check_type(scope, field, kind, value):
     return value
 
 
+def check_field(scope, field, value, label=None):
+    """``value`` of the intent field ``field`` (a Field of this table) coerced to its kind and checked
+    against the field's choices and range; the field's default when the value is None.
+
+    This is the one checker of the table's kinds, choices and ranges: what the docs say about a field
+    (tools/gen_intent_docs.py reads the same Field) is what is enforced."""
+    label = label or field.name
+    if value is None:
+        value = field.default
+        if value is None:
+            return None
+    if field.kind == "duration":
+        if isinstance(value, str) and value.strip() in field.words:
+            return field.words[value.strip()]
+        if is_undefined(value):
+            fail(scope, label, "is undefined")
+        try:
+            value = parse_duration(value)
+        except ValueError as exc:
+            fail(scope, label, str(exc))
+        shown = format_duration(value)
+    else:
+        value = check_type(scope, label, field.kind, value)
+        shown = "%r" % (value,) if field.kind == "str" else str(value)
+    if field.choices is not None and value not in field.choices:
+        fail(scope, label, "must be %s, got %s" % (_one_of(field.choices), shown))
+    if field.kind == "str":
+        if field.maximum is not None and len(value) > field.maximum:
+            fail(scope, label, "is %d characters; at most %d are allowed" % (len(value), field.maximum))
+    elif ((field.minimum is not None and value < field.minimum)
+          or (field.maximum is not None and value > field.maximum)):
+        fail(scope, label, "%s is out of range %s" % (shown, field.range_text()))
+    return value
+
+
+def _one_of(choices):
+    words = [str(c) for c in choices]
+    if len(words) == 2:
+        return "%s or %s" % tuple(words)
+    return "one of " + ", ".join(words)
+
+
 def check_known(scope, given, known, what):
+    """Refuse every key of ``given`` that is not in ``known`` (all of them in one IntentError)."""
+    problems = Problems()
     for key in given:
         if key not in known:
             close = _closest(key, known)
-            fail(scope, key if isinstance(key, str) else repr(key),
-                 "unknown %s field%s (known: %s)" % (what, (", did you mean '%s'?" % close) if close else "",
-                                                     ", ".join(sorted(known))))
+            problems.add(scope, key if isinstance(key, str) else repr(key),
+                         "unknown %s field%s (known: %s)" % (what, (", did you mean '%s'?" % close) if close else "",
+                                                             ", ".join(sorted(known))))
+    problems.raise_any()
+
+
+FAILED = type("Failed", (object,), {"__repr__": lambda self: "FAILED", "__bool__": lambda self: False})()
+
+
+class Problems(object):
+    """Every problem of one scope (a tunnel, an endpoint), so that one run reports them all.
+
+    ``attempt`` runs one check and returns its value, or ``FAILED`` after recording its IntentError;
+    checks that need a failed value are skipped by the caller (``ok``)."""
+
+    def __init__(self):
+        self.errors = []
+
+    def add(self, scope, field, message):
+        self.errors.append("%s: %s" % (_where(scope, field), message))
+
+    def attempt(self, check, *args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except IntentError as exc:
+            self.errors.extend(exc.errors)
+            return FAILED
+
+    @staticmethod
+    def ok(*values):
+        return not any(v is FAILED for v in values)
+
+    def raise_any(self):
+        if self.errors:
+            raise_errors(self.errors)
+
+
+def raise_errors(errors):
+    """One IntentError listing ``errors`` (a list of messages)."""
+    if len(errors) == 1:
+        raise IntentError(errors[0])
+    raise IntentError("%d problems in the IPsec intent:\n- %s" % (len(errors), "\n- ".join(errors)), errors)
 
 
 def _closest(word, candidates):

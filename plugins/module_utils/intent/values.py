@@ -21,34 +21,10 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     is_undefined,
     undefined_reason,
     fail,
+    parse_duration,  # noqa: F401 (defined beside the field checker that parses durations)
 )
 
-_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_CLOCK_RE = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:(?:beta|rc)\d+)?(?:\s.*)?$")
-
-
-def parse_duration(value):
-    """Seconds in ``value`` (int seconds, ``1d2h``, ``30m``, ``01:30:00``); ValueError if malformed."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 30m or 1d, not a boolean")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a duration like 30m or 1d, got %s" % type(value).__name__)
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    clock = _CLOCK_RE.match(text)
-    if clock:
-        return int(clock.group(1)) * 3600 + int(clock.group(2)) * 60 + int(clock.group(3))
-    match = _DURATION_RE.match(text)
-    if not text or not match:
-        raise ValueError("%r is not a duration (use e.g. 30s, 2m, 8h, 1d, 1h30m)" % (value,))
-    weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def parse_version(value):

@@ -52,6 +52,11 @@ class HostPlan(object):
 def build_ipsec(plan, options):
     for section, items in ipsec_builder.build_plan(plan.host, plan.tunnels).items():
         plan.add_section(section, items)
+    for t in plan.tunnels:
+        if t.weak_crypto:
+            # the opt-in is explicit, but the operator hears about it on every run
+            plan.warnings.append("%s: allow_weak_crypto: true applies weak crypto: %s"
+                                 % (t.scope, "; ".join(t.weak_crypto)))
 
 
 def build_firewall(plan, options):
