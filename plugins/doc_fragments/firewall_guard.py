@@ -35,7 +35,11 @@ options:
     type: bool
     default: true
   confirm_timeout:
-    description: When the armed revert fires (RouterOS time, at least 10s); must exceed the time the change takes.
+    description:
+      - When the armed revert fires (RouterOS time); must exceed the time the change takes.
+      - It must leave the confirm time to arrive; the confirm is a new connection, its login and the print and removal of
+        the revert scheduler, each of which may take up to O(timeout). A value below 4 x O(timeout) (and below 10s) is
+        refused before anything is written; with the default O(timeout=10) the shortest is C(40s).
     type: str
     default: 2m
 """

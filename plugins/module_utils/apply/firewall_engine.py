@@ -80,7 +80,7 @@ def guard(params):
     timeout = None
     if params.get("confirm", True):
         try:
-            timeout = lockout.timeout_seconds(params.get("confirm_timeout") or "2m")
+            timeout = lockout.timeout_seconds(params.get("confirm_timeout") or "2m", params.get("timeout"))
         except lockout.LockoutError as error:
             raise FirewallError(str(error))
     return Guard(sources=lockout.parse_sources(params.get("management_sources") or []),

@@ -37,6 +37,8 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values 
 
 # RouterOS /ip/service defaults: api, api-ssl, ssh, winbox
 DEFAULT_MANAGEMENT_PORTS = (8728, 8729, 22, 8291)
+MIN_CONFIRM_TIMEOUT = 10    # seconds: the shortest commit-confirm whatever the API timeout
+CONFIRM_ROUND_TRIPS = 4     # the confirm: connect, login, print the scheduler, remove it
 ACCEPT = "accept"
 DROP = "drop"
 _RETURN = "return"
@@ -390,10 +392,35 @@ def _next_foreign(menu, rows, index):
     return None
 
 
-def timeout_seconds(value):
+def minimum_confirm_timeout(api_timeout):
+    """The shortest commit-confirm that lets the confirm arrive before the revert fires, in seconds.
+
+    After the last write the confirm opens a NEW connection and removes the scheduler: the TCP
+    connect, the login, the scheduler's print and its removal may each take up to the API
+    ``timeout`` before the client gives up (community.routeros passes it to every socket
+    operation), so a revert due sooner than CONFIRM_ROUND_TRIPS x timeout can fire while a working
+    confirm is still on its way. Never less than MIN_CONFIRM_TIMEOUT.
+    """
+    try:
+        api_timeout = max(0, int(api_timeout or 0))
+    except (TypeError, ValueError):
+        api_timeout = 0
+    return max(MIN_CONFIRM_TIMEOUT, CONFIRM_ROUND_TRIPS * api_timeout)
+
+
+def timeout_seconds(value, api_timeout=None):
+    """``confirm_timeout`` in seconds; refused (before anything is written) when it is not a RouterOS
+    time or is shorter than what the confirm needs with the API ``api_timeout``."""
     seconds = parse_duration(value)
-    if seconds is None or seconds < 10:
-        raise LockoutError("confirm_timeout %r must be a RouterOS time of at least 10s" % (value,))
+    if seconds is None or seconds < MIN_CONFIRM_TIMEOUT:
+        raise LockoutError("confirm_timeout %r must be a RouterOS time of at least %ds" % (value, MIN_CONFIRM_TIMEOUT))
+    minimum = minimum_confirm_timeout(api_timeout)
+    if seconds < minimum:
+        raise LockoutError(
+            "confirm_timeout %r is shorter than the confirm may need: with the API timeout of %ss the new connection, "
+            "its login and the removal of the revert scheduler (%d round trips) may take up to %ds, so the router "
+            "could revert a change that worked; give confirm_timeout at least %s (or a shorter API timeout)"
+            % (value, api_timeout, CONFIRM_ROUND_TRIPS, minimum, format_duration(minimum)))
     return int(seconds)
 
 

@@ -167,6 +167,18 @@ def test_failed_reconnect_leaves_the_revert_armed_and_it_restores(lab):
     assert not [r for r in rows(lab, "/system/script") if r.get("name") == lockout.REVERT_NAME]
 
 
+@pytest.mark.parametrize("confirm_timeout", ["5s", "39s"])
+def test_a_confirm_timeout_too_short_for_the_confirm_is_refused_before_any_write(lab, confirm_timeout):
+    # API timeout 10s (the default): the confirm may need 4 x 10s, a shorter revert could undo a working change
+    before = firewall(lab)
+    with pytest.raises(firewall_runner.FirewallError, match="confirm_timeout '%s'" % confirm_timeout) as failure:
+        firewall_runner.run(params(confirm_timeout=confirm_timeout, timeout=10), lambda: connect(lab))
+    assert failure.value.result["changed"] is False and failure.value.result["writes"] == 0
+    assert firewall(lab) == before
+    assert not rows(lab, "/system/scheduler") and not rows(lab, "/system/script")
+    assert firewall_runner.run(params(confirm_timeout="40s", timeout=10), lambda: connect(lab))["confirmed"] is True
+
+
 def test_pending_revert_blocks_a_new_change(lab):
     api = connect(lab)
     try:

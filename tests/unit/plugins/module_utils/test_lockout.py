@@ -205,6 +205,16 @@ def test_confirm_timeout_parsing():
         lockout.timeout_seconds("3s")
 
 
+@pytest.mark.parametrize("api_timeout, shortest", [(None, 10), (1, 10), (10, 40), (30, 120)])
+def test_confirm_timeout_must_leave_the_confirm_time_to_arrive(api_timeout, shortest):
+    # the confirm: a new connection, its login, the scheduler's print and removal, each up to the API timeout
+    assert lockout.minimum_confirm_timeout(api_timeout) == shortest
+    assert lockout.timeout_seconds("%ds" % shortest, api_timeout) == shortest
+    if shortest > 10:
+        with pytest.raises(lockout.LockoutError, match="at least %s" % lockout.format_duration(shortest)):
+            lockout.timeout_seconds("%ds" % (shortest - 1), api_timeout)
+
+
 class FakeMenu(object):
     def __init__(self, rows):
         self.rows = rows
