@@ -33,6 +33,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values 
 )
 
 MASK = rsc.SECRET_PLACEHOLDER  # one mask in every output: commands, diffs, scripts, errors
+SECRET_CHANGED = MASK + " (changed)"  # the diff's "after" of a secret the run writes: masked, but a visible line
 STATES = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
 SECRET_UPDATE_MODES = ("on_change", "always", "on_create")
 
@@ -442,12 +443,18 @@ def _finish_after(plan, current_rows, changed_args, removed, added):
         if not row_is_owned(menu, row) or row[".id"] in removed:
             continue
         merged = dict(row)
-        for name, value in changed_args.get(row[".id"], {}).items():
+        written = changed_args.get(row[".id"], {})
+        for name, value in written.items():
             if name.startswith("!"):
                 merged.pop(name[1:], None)
             else:
                 merged[name] = value
-        after.append((row[".id"], to_module_item(menu, merged)))
+        item = to_module_item(menu, merged)
+        for name in written:
+            if name in menu.secrets and written[name] != "":
+                # masked before and after alike, a new secret would leave the diff empty
+                item[name.replace("-", "_")] = SECRET_CHANGED
+        after.append((row[".id"], item))
     if menu.ordered:
         order = _final_order(plan, current_rows)
         after_by_id = dict(after)

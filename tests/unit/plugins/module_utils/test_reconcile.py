@@ -6,6 +6,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.converge
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import (
     MASK,
     Operation,
+    SECRET_CHANGED,
     ReconcileError,
     plan_changes,
     selector,
@@ -52,6 +53,21 @@ def test_merged_converges_and_second_run_writes_nothing():
     assert [entry[1] for entry in session.log] == [PROFILE, PEER, IDENTITY]
     second = apply(FakeSession(session.menus), desired(), "merged")
     assert second == dict(second, changed=False, writes=0, commands=[])
+
+
+def test_a_changed_psk_shows_a_masked_diff_line():
+    session = router()
+    apply(session, desired(), "merged")
+    rotated = "rotated-" + PSK
+    for check_mode in (True, False):
+        result = apply(FakeSession(session.menus), desired(secret=rotated), "merged", check_mode=check_mode)
+        before, after = result["diff"]["before"]["identities"], result["diff"]["after"]["identities"]
+        assert [i["secret"] for i in before] == [MASK] and [i["secret"] for i in after] == [SECRET_CHANGED]
+        assert before != after
+        assert PSK not in repr(result) and rotated not in repr(result)
+    # an unchanged secret stays a plain mask on both sides
+    same = apply(FakeSession(session.menus), desired(), "merged")
+    assert same["diff"]["before"] == same["diff"]["after"]
 
 
 def test_foreign_and_dynamic_rows_are_never_touched():
