@@ -90,11 +90,12 @@ lab-down:  ## stop the lab
 lab-status:  ## list lab routers
 	$(BIN)/roslab status --state-dir $(LAB_STATE)
 
-docs: setup  ## generate reference docs from the schemas
-	@for g in tools/gen_*_docs.py; do [ -f $$g ] && $(BIN)/python $$g; done; true
+docs: setup  ## generate reference docs from the schemas (intent, modules, role READMEs); fails when a generator fails
+	@for g in tools/gen_*_docs.py; do $(BIN)/python $$g || { echo "docs: $$g failed" >&2; exit 1; }; done
 
 docs-lint: setup  ## antsibull-docs checks the collection's documentation; generated docs are current
 	$(BIN)/python tools/gen_intent_docs.py --check
+	$(BIN)/python tools/gen_role_docs.py --check
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck --validate-collection-refs all $(COLLECTION_LINK)
 
 build: setup  ## ansible-galaxy collection build into build/
