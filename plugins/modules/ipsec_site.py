@@ -60,12 +60,14 @@ options:
   features:
     description:
       - The feature builders whose sections this task converges. V(ipsec) is the IPsec menus (phase 1 and 2),
-        V(firewall) the C(/ip/firewall) items around them.
+        V(firewall) the C(/ip/firewall) items around them, V(ha) the failover scripts, netwatch, VRRP and
+        schedulers of high-availability tunnels, V(route_based) the GRE/IPIP interfaces, link
+        addresses and static routes of route-based tunnels (C(mode=gre) or C(mode=ipip) in the intent).
       - Menus of a feature left out are neither read nor written.
     type: list
     elements: str
-    choices: [ipsec, firewall]
-    default: [ipsec, firewall]
+    choices: [ipsec, firewall, ha, route_based]
+    default: [ipsec, firewall, ha, route_based]
   state:
     description:
       - V(overridden) (default) makes the owned items of the managed menus exactly what the intent derives for

@@ -134,6 +134,29 @@ def _firewall_fields():
     return fields
 
 
+def _tunnel_interface_fields(kind):
+    # /interface/gre and /interface/ipip (inspect 7.22.2; defaults routeros7-behaviour.md section 4)
+    return (
+        Field("name", "str", "Interface name; the collection names its %s interfaces C(ipsecfleet-<tunnel>)." % kind,
+              required=True),
+        Field("remote-address", "str", "The far end's WAN address.", required=True),
+        Field("local-address", "str", "The local WAN address the %s packets leave from." % kind, default="0.0.0.0"),
+        Field("mtu", "str", "Interface MTU, or V(auto).", default="auto"),
+        Field("keepalive", "str", "Keepalive C(interval,retries), for example V(10s,10).", default="10s,10"),
+        Field("allow-fast-path", "bool", "Fast path; off for IPsec-protected tunnels (MikroTik manual: it "
+              "must be disabled if IPsec tunneling is used).", default="yes"),
+        Field("clamp-tcp-mss", "bool", "Clamp the TCP MSS of connections through the interface to its MTU.",
+              default="yes"),
+        Field("dont-fragment", "enum", "Outer header DF bit.", default="no", choices=("no", "inherit")),
+        Field("dscp", "str", "Outer header DSCP, or V(inherit).", default="inherit"),
+        Field("ipsec-secret", "str", "Makes RouterOS create a dynamic IPsec peer, identity and transport policy; "
+              "the collection protects its tunnels with owned policies instead and leaves it unset.",
+              secret=True),
+        _disabled("interface"),
+        _comment(),
+    )
+
+
 MENUS = dict((m.path, m) for m in (
     Menu(_IPSEC_PROFILE, "profiles", "name", doc=(
         "C(/ip/ipsec/profile) items. The menu has no comment, so O(config.profiles[].name) must start "
@@ -238,6 +261,30 @@ MENUS = dict((m.path, m) for m in (
              _disabled("policy"),
              _comment(),
          )),
+    # route-based tunnels (plan/route_based.py); every menu has `comment` in the 7.x inspect trees
+    Menu("/interface/gre", "gre_interfaces", "comment", doc="C(/interface/gre) tunnel interfaces.",
+         readonly=("actual-mtu", "running", "dynamic"), unique=(("name",),), fields=_tunnel_interface_fields("GRE")),
+    Menu("/interface/ipip", "ipip_interfaces", "comment", doc="C(/interface/ipip) tunnel interfaces.",
+         readonly=("actual-mtu", "running", "dynamic"), unique=(("name",),), fields=_tunnel_interface_fields("IPIP")),
+    Menu("/ip/address", "ip_addresses", "comment", doc="C(/ip/address) entries (the tunnel interfaces' link addresses).",
+         readonly=("dynamic", "invalid", "actual-interface", "network"),
+         # RouterOS refuses the same address twice on one interface
+         unique=(("address", "interface"),), fields=(
+             Field("address", "str", "Address with prefix length, for example V(10.255.0.1/30).", required=True),
+             Field("interface", "str", "Interface the address is on.", required=True),
+             _disabled("address"),
+             _comment(),
+         )),
+    Menu("/ip/route", "routes", "comment", doc="C(/ip/route) static routes into the tunnel interfaces.",
+         readonly=("dynamic", "active", "static", "inactive", "immediate-gw", "connect", "vrf-interface"), fields=(
+             Field("dst-address", "prefix", "Destination prefix.", default="0.0.0.0/0"),
+             Field("gateway", "str", "Gateway address (the far end of the tunnel link)."),
+             Field("distance", "int", "Administrative distance 1..255.", default="1"),
+             Field("check-gateway", "enum", "Gateway reachability check.", choices=("arp", "none", "ping")),
+             Field("routing-table", "str", "Routing table.", default="main"),
+             _disabled("route"),
+             _comment(),
+         )),
     Menu("/ip/firewall/address-list", "address_lists", "comment", doc="C(/ip/firewall/address-list) entries.",
          readonly=("creation-time", "dynamic"),
          # an address list refuses the same address twice
@@ -320,6 +367,11 @@ APPLY_ORDER = (
     "/ip/ipsec/peer",
     "/ip/ipsec/identity",
     "/ip/ipsec/policy",
+    # route-based: interfaces before their addresses before the routes through them (removal reverse)
+    "/interface/gre",
+    "/interface/ipip",
+    "/ip/address",
+    "/ip/route",
     "/ip/firewall/address-list",
     "/ip/firewall/raw",
     "/ip/firewall/filter",
@@ -332,6 +384,7 @@ APPLY_ORDER = (
 )
 IPSEC_PATHS = tuple(p for p in APPLY_ORDER if p.startswith("/ip/ipsec/"))
 FIREWALL_PATHS = tuple(p for p in APPLY_ORDER if p.startswith("/ip/firewall/"))
+ROUTE_BASED_PATHS = ("/interface/gre", "/interface/ipip", "/ip/address", "/ip/route")
 
 
 def fields_of_kind(kind):

@@ -127,7 +127,31 @@ def check_host(host, tunnels):
                      "host %s already has tunnel '%s' to %s with exchange mode %s; RouterOS cannot tell "
                      "the two peers apart" % (host, other, address, t.exchange_mode))
             peers[key] = t.name
-    _check_selector_overlaps(scope, host, tunnels)
+    _check_selector_overlaps(scope, host, [t for t in tunnels if not t.route_based])
+    _check_links(host, tunnels)
+
+
+def _check_links(host, tunnels):
+    """Route-based link subnets of one host: disjoint from each other and from every LAN prefix the
+    host's tunnels route (its own and the remote ones)."""
+    routed = [t for t in tunnels if t.route_based]
+    if not routed:
+        return
+    lans = []
+    for t in tunnels:
+        local, remote = t.side(host)
+        lans.extend((p, t.name) for p in local.prefixes + remote.prefixes)
+    seen = []
+    for t in sorted(routed, key=lambda t: t.name):
+        for other_link, other in seen:
+            if other_link.overlaps(t.link):
+                fail(tunnel_scope(t.name, t.origin), "tunnel_address", "link subnet %s overlaps %s of tunnel '%s' "
+                     "on host %s" % (t.link, other_link, other, host))
+        for prefix, owner in lans:
+            if prefix.version == 4 and prefix.overlaps(t.link):
+                fail(tunnel_scope(t.name, t.origin), "tunnel_address", "link subnet %s overlaps LAN prefix %s "
+                     "of tunnel '%s' on host %s" % (t.link, prefix, owner, host))
+        seen.append((t.link, t.name))
 
 
 def _check_selector_overlaps(scope, host, tunnels):

@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import (
     AUTH_KEYS,
@@ -19,6 +21,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     FEATURE_VERSIONS,
     NAME_RE,
     NAME_MAX,
+    ROUTE_BASED_MODES,
     TUNNEL_BY_NAME,
     Problems,
     check_field,
@@ -123,6 +126,14 @@ class Tunnel(object):
         self.vrrp = values.get("vrrp") or {}            # host -> Vrrp of the ends in a VRRP pair
         # the weak choices allow_weak_crypto accepted (reasons, for a warning on every run)
         self.weak_crypto = list(values.get("weak_crypto") or ())
+        # route-based (mode gre/ipip): the link subnet and what the interface and routes need
+        self.mode = values.get("mode", "policy")
+        self.link = values.get("link")                  # IPv4Network /30 or /31, None for policy
+        self.keepalive = values.get("keepalive")        # (seconds, retries)
+        self.route_distance = values.get("route_distance", 1)
+        self.check_gateway = values.get("check_gateway", "ping")
+        self.wan_mtu = values.get("wan_mtu", 1500)
+        self.tunnel_mtu = values.get("tunnel_mtu")      # int, or None for auto
 
     @property
     def scope(self):
@@ -148,6 +159,20 @@ class Tunnel(object):
             return None
         return self.a if self.backup.end == "a" else self.b
 
+    @property
+    def route_based(self):
+        return self.mode in ROUTE_BASED_MODES
+
+    def link_addresses(self):
+        """(a's, b's) interface addresses on the link subnet (ip_interface with the link's length)."""
+        hosts = link_hosts(self.link)
+        return tuple(ipaddress.ip_interface("%s/%d" % (h, self.link.prefixlen)) for h in hosts)
+
+    def link_side(self, host):
+        """(local interface address, remote address) on the link, as seen from ``host``."""
+        a, b = self.link_addresses()
+        return (a, b.ip) if self.a.host == host else (b, a.ip)
+
     def side(self, host):
         """(local, remote) endpoints as seen from ``host``."""
         if self.a.host == host:
@@ -163,6 +188,12 @@ class Tunnel(object):
         local, remote = self.side(host)
         pairs = [(lp, rp) for lp in local.prefixes for rp in remote.prefixes if lp.version == rp.version]
         return sorted(pairs, key=lambda p: (p[0].version, p[0], p[1]))
+
+
+def link_hosts(link):
+    """The two usable addresses of a /30 (network+1, network+2) or /31 (both, RFC 3021)."""
+    base = link.network_address
+    return (base, base + 1) if link.prefixlen == 31 else (base + 1, base + 2)
 
 
 # --- endpoint and tunnel normalisation ------------------------------------------------------------
@@ -353,13 +384,98 @@ def normalize_tunnel(raw, hostvars, origin=None):
             problems.attempt(_require_feature, scope, "ppk_secret", "ppk", (backup.endpoint,))
         vrrp = problems.attempt(_tunnel_vrrp, scope, hostvars, a, b, backup)
 
+    route = {"mode": "policy"}
+    if Problems.ok(a, b):
+        route = problems.attempt(_route_based, scope, raw, a, b)
+        if route is not FAILED and route["mode"] != "policy" and raw.get("backup") is not None:
+            problems.add(scope, "backup", "is for policy-based tunnels; a route-based tunnel fails over by "
+                         "routing: give a second tunnel with a higher route_distance (docs/route-based.md)")
+
     problems.raise_any()
     return Tunnel(name=name, origin=origin, a=a, b=b, suite=suite, psk=psk, ike_version=ike_version,
                   exchange_mode=exchange_mode, phase1_lifetime=phase1, phase2_lifetime=phase2,
                   dpd_interval=dpd_interval, dpd_failures=dpd_failures, nat_traversal=nat_traversal,
                   allow_weak_crypto=allow_weak, policy_level=level, ppk_secret=ppk_secret,
                   description=description, weak_crypto=[reason for _where, reason in weak],
-                  backup=backup, failover=failover, vrrp=vrrp)
+                  backup=backup, failover=failover, vrrp=vrrp, **route)
+
+
+_ROUTE_FIELDS = ("tunnel_address", "tunnel_pool", "tunnel_slot", "tunnel_prefix_length", "keepalive",
+                 "keepalive_retries", "route_distance", "check_gateway", "wan_mtu", "tunnel_mtu")
+
+
+def _ranged_int(scope, field, value):
+    return check_field(scope, TUNNEL_BY_NAME[field], value)
+
+
+def _route_based(scope, raw, a, b):
+    """The route-based values of a tunnel (mode, link subnet, keepalive, routes, MTU), checked."""
+    def v(name):
+        return check_field(scope, TUNNEL_BY_NAME[name], raw.get(name))
+
+    mode = v("mode")
+    if mode not in ROUTE_BASED_MODES:
+        for field in _ROUTE_FIELDS:
+            if raw.get(field) is not None:
+                fail(scope, field, "is a route-based option; it needs mode: gre or ipip (mode is %s)" % mode)
+        return {"mode": mode}
+    if a.address.version != 4:
+        fail(scope, "mode", "%s over IPv6 (ip6gre, ipipv6) is not supported; the WAN addresses must be IPv4"
+             % mode)
+    for endpoint, side in ((a, "a"), (b, "b")):
+        for prefix in endpoint.prefixes:
+            if prefix.version != 4:
+                fail(scope, side + ".prefixes", "%s is IPv6: route-based tunnels route IPv4 prefixes only "
+                     "(the link is IPv4)" % prefix)
+    link = _link_subnet(scope, raw)
+    where = "tunnel_address" if raw.get("tunnel_address") is not None else "tunnel_pool"
+    for endpoint, side in ((a, "a"), (b, "b")):
+        for prefix in endpoint.prefixes:
+            if prefix.overlaps(link):
+                fail(scope, where, "link subnet %s overlaps %s's LAN prefix %s (host %s)"
+                     % (link, side, prefix, endpoint.host))
+        if endpoint.address in link:
+            fail(scope, where, "link subnet %s holds %s's WAN address %s" % (link, side, endpoint.address))
+    wan_mtu = v("wan_mtu")
+    mtu_raw = raw.get("tunnel_mtu")       # `auto` or an integer: not one kind, checked here
+    mtu_raw = "auto" if mtu_raw is None else mtu_raw
+    tunnel_mtu = None
+    if str(mtu_raw).strip() != "auto":
+        tunnel_mtu = check_type(scope, "tunnel_mtu", "int", mtu_raw)
+        if not 576 <= tunnel_mtu <= wan_mtu:
+            fail(scope, "tunnel_mtu", "%d is out of range 576..%d (wan_mtu)" % (tunnel_mtu, wan_mtu))
+    return {"mode": mode, "link": link, "keepalive": (v("keepalive"), v("keepalive_retries")),
+            "check_gateway": v("check_gateway"), "route_distance": v("route_distance"),
+            "wan_mtu": wan_mtu, "tunnel_mtu": tunnel_mtu}
+
+
+def _link_subnet(scope, raw):
+    address, pool = raw.get("tunnel_address"), raw.get("tunnel_pool")
+    if address is not None and pool is not None:
+        fail(scope, "tunnel_address", "give tunnel_address or tunnel_pool, not both")
+    if address is not None:
+        link = parse_prefix(scope, "tunnel_address", address)
+        if link.version != 4 or link.prefixlen not in (30, 31):
+            fail(scope, "tunnel_address", "must be an IPv4 /30 or /31, got %s" % link)
+        if raw.get("tunnel_slot") is not None:
+            fail(scope, "tunnel_slot", "only applies with tunnel_pool")
+        return link
+    if pool is None:
+        fail(scope, "tunnel_address", "a route-based tunnel needs its link subnet: tunnel_address (a /30 or "
+             "/31) or tunnel_pool")
+    pool = parse_prefix(scope, "tunnel_pool", pool)
+    length = _ranged_int(scope, "tunnel_prefix_length", raw.get("tunnel_prefix_length"))
+    if pool.version != 4:
+        fail(scope, "tunnel_pool", "must be IPv4, got %s" % pool)
+    if pool.prefixlen > length:
+        fail(scope, "tunnel_pool", "%s is smaller than one /%d" % (pool, length))
+    if raw.get("tunnel_slot") is None:
+        fail(scope, "tunnel_slot", "is required with tunnel_pool outside a topology (or give tunnel_address)")
+    slot = _ranged_int(scope, "tunnel_slot", raw["tunnel_slot"])
+    size = 1 << (length - pool.prefixlen)
+    if slot >= size:
+        fail(scope, "tunnel_slot", "slot %d is outside pool %s (%d subnets of /%d)" % (slot, pool, size, length))
+    return ipaddress.ip_network("%s/%d" % (pool.network_address + (slot << (32 - length)), length))
 
 
 # --- high availability ----------------------------------------------------------------------------

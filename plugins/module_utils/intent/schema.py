@@ -87,6 +87,9 @@ DPD_MAX_SECONDS = 3600
 LIFETIME_MIN_SECONDS = 60
 LIFETIME_MAX_SECONDS = 7 * 86400
 MIN_ROUTEROS = (7, 12)
+# tunnel modes: policy-based, or route-based over a GRE / IPIP interface (docs/route-based.md)
+MODES = ("policy", "gre", "ipip")
+ROUTE_BASED_MODES = ("gre", "ipip")
 # feature -> first RouterOS version that has it
 # (from the device table: the first version with the profile's ppk argument)
 FEATURE_VERSIONS = {"ppk": MENUS["/ip/ipsec/profile"].field("ppk").since}
@@ -148,6 +151,39 @@ TUNNEL_FIELDS = (
     Field("failover", "dict", "How the end that is not backed up detects the loss of the primary "
           "and whether it fails back, see the failover fields. Only with `backup`.",
           default_doc="the failover defaults when `backup` is set"),
+    # route-based tunnels (docs/route-based.md)
+    Field("mode", "str", "`policy`: policy-based, one tunnel-mode IPsec policy per LAN prefix pair. "
+          "`gre` / `ipip`: route-based, a GRE or IPIP interface on both ends protected by an IPsec "
+          "transport-mode policy between the two WAN addresses, with a point-to-point address and "
+          "static routes to the remote prefixes (docs/route-based.md).", default="policy",
+          choices=MODES),
+    Field("tunnel_address", "str", "Route-based: the point-to-point link subnet, an IPv4 /30 or /31 "
+          "(`a` takes its first usable address, `b` the second).",
+          default_doc="from `tunnel_pool`"),
+    Field("tunnel_pool", "str", "Route-based: an IPv4 pool the link subnet is taken from: the "
+          "`tunnel_slot`-th /`tunnel_prefix_length` of the pool. In a topology the slot of each "
+          "generated tunnel follows the sorted host names (or the spoke's host var "
+          "`ipsec_tunnel_slot`), so both ends always agree.", default_doc="unset"),
+    Field("tunnel_slot", "int", "Route-based: the position of the link subnet in `tunnel_pool` "
+          "(0 is the first). Set by topologies; give it to pin a hand-written tunnel.",
+          minimum=0, maximum=(1 << 24) - 1, default_doc="set by the topology"),
+    Field("tunnel_prefix_length", "int", "Route-based: the link subnet size taken from `tunnel_pool`, "
+          "30 or 31 (RFC 3021).", default=30, choices=(30, 31)),
+    Field("keepalive", "duration", "Route-based: interface keepalive interval 1s..1h (RouterOS "
+          "`keepalive`; the interface is down when the far end stops answering).", default="10s",
+          minimum=1, maximum=3600),
+    Field("keepalive_retries", "int", "Route-based: keepalive replies missed before the interface is "
+          "down (1..255).", default=10, minimum=1, maximum=255),
+    Field("route_distance", "int", "Route-based: `distance` of the static routes to the remote "
+          "prefixes (1..255); a backup tunnel to the same prefixes takes a higher one.", default=1,
+          minimum=1, maximum=255),
+    Field("check_gateway", "str", "Route-based: `check-gateway` of the static routes: `ping`, `arp` "
+          "or `none`.", default="ping", choices=("ping", "arp", "none")),
+    Field("wan_mtu", "int", "Route-based: MTU of the WAN path the tunnel runs over (576..9000).",
+          default=1500, minimum=576, maximum=9000),
+    Field("tunnel_mtu", "str", "Route-based: the interface `mtu`; `auto` computes it from `wan_mtu`, "
+          "the encapsulation and the worst ESP transform of the suite (plan/mtu.py), or an integer.",
+          default="auto"),
 )
 
 BACKUP_FIELDS = (
@@ -205,13 +241,16 @@ TOPOLOGY_FIELDS = (
     Field("member_endpoint", "dict", "full_mesh: endpoint fields (except `host`) for both ends."),
 )
 # topologies also accept every tunnel field except these, as defaults of the generated tunnels
-TOPOLOGY_TUNNEL_EXCLUDED = ("name", "a", "b")
+# (one link subnet or slot cannot serve every generated tunnel: the topology assigns slots)
+TOPOLOGY_TUNNEL_EXCLUDED = ("name", "a", "b", "tunnel_address", "tunnel_slot")
 
 HOST_VARS = (
     Field("ipsec_wan_address", "str", "The router's public address; default endpoint `address`."),
     Field("ipsec_lan_prefixes", "list", "The router's LAN prefixes; default endpoint `prefixes`."),
     Field("ipsec_vrrp", "dict", "The router is one of a VRRP pair (see the VRRP fields, docs/ha.md): "
           "its IPsec peers and policies are enabled only while it is VRRP master."),
+    Field("ipsec_tunnel_slot", "int", "Route-based hub_and_spoke with a `tunnel_pool`: pins this "
+          "spoke's slot in the pool (default: its position among the sorted spokes)."),
     Field("routeros_version", "str", "RouterOS version running on the router (e.g. `7.22.2`); "
           "gates version-dependent features (PPK needs 7.21). RouterOS 7.12 or later is required."),
 )

@@ -25,7 +25,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     check_type,
     fail,
 )
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values import HostVarRef, host_exists
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values import MISSING, HostVarRef, host_exists, host_var
 
 # --- topologies ------------------------------------------------------------------------------------
 
@@ -114,20 +114,48 @@ def expand_topologies(topologies, groups, hostvars, only_host=None):
                 fail(scope, "members", "group %r needs at least two hosts for a mesh" % topo["members"])
             overrides = _endpoint_overrides(scope, "member_endpoint", topo.get("member_endpoint"))
             ordered = sorted(set(members))
+            n = len(ordered)
             for i, left in enumerate(ordered):
                 if only_host is not None and only_host != left and only_host not in ordered[i + 1:]:
                     continue
-                for right in ordered[i + 1:]:
+                for j in range(i + 1, n):
+                    right = ordered[j]
                     if only_host is not None and only_host not in (left, right):
                         continue
                     raw = dict(defaults)
                     raw["name"] = generated_name(name, left, right)
                     raw["a"] = dict(overrides, host=left)
                     raw["b"] = dict(overrides, host=right)
+                    if "tunnel_pool" in defaults:
+                        # the pair's position in the sorted list of every pair of the mesh
+                        raw["tunnel_slot"] = i * n - i * (i + 1) // 2 + (j - i - 1)
                     generated.append((raw, name))
         else:
             fail(scope, "type", "must be hub_and_spoke or full_mesh, got %r" % (kind,))
     return generated
+
+
+def _spoke_slots(scope, spokes, hostvars, only=None):
+    """spoke -> its slot in the topology's tunnel_pool: host var ipsec_tunnel_slot, else its position
+    among the sorted spokes. Two spokes on one slot are refused (where every spoke is read: the fleet
+    and a hub; planning one spoke reads only its own variable)."""
+    slots, owners = {}, {}
+    for position, spoke in enumerate(spokes):
+        if only is not None and spoke != only:
+            continue
+        pinned = host_var(hostvars, spoke, "ipsec_tunnel_slot")
+        if pinned is MISSING or pinned is None:
+            slot = position
+        else:
+            slot = check_type("host '%s'" % spoke, "ipsec_tunnel_slot", "int", pinned)
+            if slot < 0:
+                fail("host '%s'" % spoke, "ipsec_tunnel_slot", "must be 0 or more, got %d" % slot)
+        if slot in owners:
+            fail(scope, "tunnel_pool", "spokes %s and %s both take slot %d (set ipsec_tunnel_slot on one of "
+                 "them)" % (owners[slot], spoke, slot))
+        owners[slot] = spoke
+        slots[spoke] = slot
+    return slots
 
 
 def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars, only_host=None):
@@ -159,6 +187,11 @@ def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars, o
         fail(scope, "spokes", "group %r has no host other than the hub" % topo["spokes"])
     backup = defaults.get("backup")
     backup_host = backup.get("host") if isinstance(backup, dict) else None
+    slots = None
+    if "tunnel_pool" in defaults:
+        slots = _spoke_slots(scope, sorted(spoke_set), hostvars,
+                             only_host if only_host in spoke_set else None)
+    hub_index = dict((h, i) for i, h in enumerate(sorted(hub_set)))
     if only_host is not None and only_host != backup_host:   # a backup router holds every tunnel
         if only_host in hub_set:
             hub_set = set([only_host])
@@ -173,6 +206,9 @@ def _expand_hub_and_spoke(scope, name, topo, defaults, auth, groups, hostvars, o
             raw["name"] = generated_name(name, h, s)
             raw["a"] = dict(hub_over, host=h)
             raw["b"] = dict(spoke_over, host=s)
+            if slots is not None:
+                # every spoke owns len(hubs) consecutive slots, one per hub: both ends compute the same
+                raw["tunnel_slot"] = slots[s] * len(hub_index) + hub_index[h]
             if psk_var is not None:
                 tunnel_auth = dict((k, v) for k, v in auth.items() if k != "psk_var")
                 # read when the tunnel is validated: planning one spoke must not template every

@@ -23,7 +23,12 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import owner_comment, owner_key, MENUS_BY_SECTION
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.menus import (
+    MENUS_BY_SECTION,
+    OWNER_NAME_PREFIX,
+    owner_comment,
+    owner_key,
+)
 
 KEY_PREFIX = "fw-"
 DEFAULT_PEER_LIST = "ipsecfleet-peers"
@@ -53,10 +58,11 @@ class TunnelFacts(object):
     """What the firewall derivation reads of one tunnel, seen from the router being planned."""
 
     __slots__ = ("peer_address", "local_prefixes", "remote_prefixes", "enc_algorithms", "auth_algorithms",
-                 "ipsec_protocols", "nat_traversal")
+                 "ipsec_protocols", "nat_traversal", "encapsulation", "interface")
 
     def __init__(self, peer_address, local_prefixes=(), remote_prefixes=(), enc_algorithms=None,
-                 auth_algorithms=None, ipsec_protocols="esp", nat_traversal=True):
+                 auth_algorithms=None, ipsec_protocols="esp", nat_traversal=True, encapsulation=None,
+                 interface=None):
         self.peer_address = peer_address
         self.local_prefixes = tuple(local_prefixes or ())
         self.remote_prefixes = tuple(remote_prefixes or ())
@@ -65,6 +71,13 @@ class TunnelFacts(object):
         self.auth_algorithms = auth_algorithms
         self.ipsec_protocols = ipsec_protocols or "esp"
         self.nat_traversal = nat_traversal not in (False, "no", "false")
+        # route-based: "gre" or "ipip" and the tunnel interface's name; None for policy-based
+        if encapsulation not in (None, "gre", "ipip"):
+            raise PlanError("encapsulation must be gre or ipip, not %r" % (encapsulation,))
+        if encapsulation is not None and not interface:
+            raise PlanError("a route-based tunnel (encapsulation %s) needs its interface name" % encapsulation)
+        self.encapsulation = encapsulation
+        self.interface = interface
 
 
 def facts_of(tunnel, host):
@@ -77,7 +90,9 @@ def facts_of(tunnel, host):
         remote_prefixes=sorted(set(str(dst) for _src, dst in selectors)),
         enc_algorithms=tuple(tunnel.suite.proposal["enc_algorithms"]),
         auth_algorithms=tuple(tunnel.suite.proposal["auth_algorithms"]),
-        nat_traversal=tunnel.nat_traversal)
+        nat_traversal=tunnel.nat_traversal,
+        encapsulation=tunnel.mode if tunnel.route_based else None,
+        interface=(OWNER_NAME_PREFIX + tunnel.name) if tunnel.route_based else None)
 
 
 def backup_facts(tunnel, host):
@@ -139,6 +154,8 @@ ESP_HEADER = 8
 ESP_TRAILER = 2
 NATT_UDP = 8
 OUTER_IP = {4: 20, 6: 40}
+# route-based encapsulation -> the RouterOS protocol name of its packets (GRE 47, IPIP 4)
+ENCAPSULATION_PROTOCOL = {"gre": "gre", "ipip": "ipencap"}
 INNER_IP_TCP = 40  # inner IPv4 header (20) + TCP header (20): MSS = inner packet - 40
 
 # enc algorithm -> (IV bytes, block size the padded payload must align to, built-in ICV bytes or None)
@@ -201,6 +218,8 @@ def tunnels_mss(tunnels, wan_mtu=1500, outer_ip_version=4):
     """The smallest MSS over every tunnel and every algorithm it may negotiate, with its explanation."""
     worst = None
     for tunnel in _as_facts(tunnels):
+        if tunnel.encapsulation is not None:
+            continue    # a route-based tunnel's interface clamps to its own MTU (clamp-tcp-mss)
         natt = tunnel.nat_traversal
         for enc in _words(tunnel.enc_algorithms, PROPOSAL_DEFAULT_ENC):
             # an empty list is how AEAD proposals are written (auth-algorithms=""): no separate ICV
@@ -289,6 +308,7 @@ def derive(tunnels, options=None):
 
     if not tunnels:
         return plan
+    routed = [t for t in tunnels if t.encapsulation is not None]
 
     # raw: tunnel traffic skips connection tracking, so FastTrack can never take it past the policies
     if opts["fasttrack_bypass"] == "raw":
@@ -315,18 +335,40 @@ def derive(tunnels, options=None):
     if uses_ah:
         plan.add("filter", "in-ah", "input", "AH from the peers",
                  chain="input", action="accept", protocol="ipsec-ah", src_address_list=peer_list)
+    # route-based: GRE / IPIP only from the tunnel's peer and only when it came out of the IPsec SA
+    encapsulations = []
+    for tunnel in routed:
+        protocol = ENCAPSULATION_PROTOCOL[tunnel.encapsulation]
+        if tunnel.encapsulation not in encapsulations:
+            encapsulations.append(tunnel.encapsulation)
+        plan.add("filter", "in-%s-%s" % (tunnel.encapsulation, _key_text(str(tunnel.peer_address))), "input",
+                 "%s of %s from its peer, inside IPsec" % (tunnel.encapsulation.upper(), tunnel.interface),
+                 chain="input", action="accept", protocol=protocol, src_address=str(tunnel.peer_address),
+                 ipsec_policy="in,ipsec")
     plan.add("filter", "in-ike-other", "input", "drop IKE/NAT-T not from a peer",
              chain="input", action="drop", protocol="udp", dst_port=IKE_PORTS)
     plan.add("filter", "in-esp-other", "input", "drop ESP not from a peer",
              chain="input", action="drop", protocol="ipsec-esp")
     plan.add("filter", "in-ah-other", "input", "drop AH not from a peer" if uses_ah else "drop AH (unused)",
              chain="input", action="drop", protocol="ipsec-ah")
+    for encapsulation in encapsulations:
+        plan.add("filter", "in-%s-other" % encapsulation, "input",
+                 "drop %s not from a peer inside IPsec" % encapsulation.upper(),
+                 chain="input", action="drop", protocol=ENCAPSULATION_PROTOCOL[encapsulation])
 
     # filter forward, before FastTrack: policy-matched traffic is accepted before it can be fasttracked
     plan.add("filter", "fwd-ipsec-in", "forward-ipsec", "accept in ipsec policy",
              chain="forward", action="accept", ipsec_policy="in,ipsec")
     plan.add("filter", "fwd-ipsec-out", "forward-ipsec", "accept out ipsec policy",
              chain="forward", action="accept", ipsec_policy="out,ipsec")
+    # route-based: what the tunnel interfaces carry was decrypted (in) or will be encrypted (out)
+    for tunnel in routed:
+        plan.add("filter", "fwd-iface-in-" + tunnel.interface, "forward-ipsec",
+                 "accept from route-based tunnel %s" % tunnel.interface,
+                 chain="forward", action="accept", in_interface=tunnel.interface)
+        plan.add("filter", "fwd-iface-out-" + tunnel.interface, "forward-ipsec",
+                 "accept into route-based tunnel %s" % tunnel.interface,
+                 chain="forward", action="accept", out_interface=tunnel.interface)
     if opts["fasttrack_bypass"] == "accept":
         for src, dst in pairs:
             pair = _key_text(src) + "-" + _key_text(dst)
@@ -347,7 +389,12 @@ def derive(tunnels, options=None):
     if opts["nat_bypass"] == "policy":
         plan.add("nat", "nat-bypass", "nat-bypass", "no NAT for IPsec policy traffic",
                  chain="srcnat", action="accept", ipsec_policy="out,ipsec")
-    elif opts["nat_bypass"] == "prefixes":
+    if opts["nat_bypass"] != "none":
+        for tunnel in routed:
+            plan.add("nat", "nat-bypass-iface-" + tunnel.interface, "nat-bypass",
+                     "no NAT into route-based tunnel %s" % tunnel.interface,
+                     chain="srcnat", action="accept", out_interface=tunnel.interface)
+    if opts["nat_bypass"] == "prefixes":
         for src, dst in pairs:
             plan.add("nat", "nat-bypass-" + _key_text(src) + "-" + _key_text(dst), "nat-bypass",
                      "no NAT for tunnel traffic", chain="srcnat", action="accept",
@@ -355,6 +402,8 @@ def derive(tunnels, options=None):
 
     # mangle: TCP MSS clamping for traffic through the tunnels, both directions
     mss_option = opts["mss"]
+    if str(mss_option) == "auto" and not [t for t in tunnels if t.encapsulation is None]:
+        mss_option = "none"     # only route-based tunnels: each interface clamps to its MTU itself
     if str(mss_option) != "none":
         if str(mss_option) == "auto":
             plan.mss, plan.mss_explanation = tunnels_mss(tunnels, opts["wan_mtu"], int(opts["outer_ip_version"]))

@@ -9,6 +9,7 @@ feature builder reads the ``Tunnel`` model and adds its sections:
     ipsec     profiles, proposals, peers, identities, policies       (plan/ipsec.py)
     firewall  address_lists, raw, filter, nat, mangle + their blocks  (plan/firewall.py)
     ha        scripts, netwatch, vrrp, schedulers: failover switching   (plan/ha.py)
+    route_based  gre/ipip interfaces, link addresses, routes          (plan/route_based.py)
 
 A new feature (route-based interfaces, HA scripts, certificates, ...) is one more builder in
 ``BUILDERS``; the apply engine (apply/converge.py) converges every section the same way.
@@ -26,6 +27,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ha as ha_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_builder
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import route_based as route_based_builder
 
 
 class HostPlan(object):
@@ -81,11 +83,20 @@ def build_ha(plan, options):
         plan.add_section(section, items)
 
 
+def build_route_based(plan, options):
+    for section, items in route_based_builder.build_plan(plan.host, plan.tunnels).items():
+        plan.add_section(section, items)
+    tunnels = route_based_builder.notes(plan.host, plan.tunnels)
+    if tunnels:
+        plan.notes["route_based"] = tunnels
+
+
 # feature -> (builder, sections it fills), in the order they run
 BUILDERS = (
     ("ipsec", build_ipsec, ipsec_builder.PLAN_SECTIONS),
     ("firewall", build_firewall, firewall_builder.SECTIONS),
     ("ha", build_ha, ha_builder.SECTIONS),
+    ("route_based", build_route_based, route_based_builder.SECTIONS),
 )
 FEATURE_SECTIONS = dict((name, sections) for name, _build, sections in BUILDERS)
 

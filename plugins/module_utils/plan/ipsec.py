@@ -23,12 +23,15 @@ import ipaddress
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import route_based
 
 SECTIONS = ("profiles", "policy_groups", "proposals", "peers", "identities", "policies")
 # IPsec sections a plan fills, in apply order (menus.APPLY_ORDER)
 PLAN_SECTIONS = tuple(menus.MENUS[p].section for p in menus.APPLY_ORDER if menus.MENUS[p].section in SECTIONS)
 
 NAME_PREFIX = menus.OWNER_NAME_PREFIX
+# the IP protocol a route-based tunnel's transport policy protects (RouterOS names: GRE 47, IPIP 4)
+ROUTE_BASED_PROTOCOL = {"gre": "gre", "ipip": "ipencap"}
 
 
 def _bool(value):
@@ -137,7 +140,24 @@ def tunnel_items(tunnel, host):
         "comment": menus.owner_comment("identity/" + tunnel.name, text),
     }
     policies = []
-    for src, dst in tunnel.selectors(host):
+    if tunnel.route_based:
+        # route-based: one transport-mode policy protecting the GRE/IPIP packets between the two WAN
+        # addresses, with the tunnel's own proposal (docs/route-based.md: why not ipsec-secret)
+        src, dst = _host_prefix(local.local_address or local.address), _host_prefix(remote.address)
+        protocol = ROUTE_BASED_PROTOCOL[tunnel.mode]
+        policies.append({
+            "peer": peer["name"],
+            "tunnel": "false",
+            "src_address": src,
+            "dst_address": dst,
+            "protocol": protocol,
+            "action": "encrypt",
+            "proposal": proposal["name"],
+            "level": tunnel.policy_level,
+            "comment": menus.owner_comment(policy_key(tunnel, src, dst), "%s: %s %s -> %s transport"
+                                           % (text, tunnel.mode, src, dst)),
+        })
+    for src, dst in ([] if tunnel.route_based else tunnel.selectors(host)):
         policies.append({
             "peer": peer["name"],
             "tunnel": "true",
@@ -206,6 +226,9 @@ def validate_fleet(tunnels, hostvars, topologies=None, groups=None):
     validated, per_host = index.validate_all()
     plans = dict((host, build_plan(host, per_host[host])) for host in sorted(per_host))
     check_consistency(validated, plans)
+    # route-based tunnels: both ends' interfaces, link addresses and routes agree too
+    route_based.check_consistency(validated, dict((host, route_based.build_plan(host, per_host[host]))
+                                                  for host in sorted(per_host)))
     return validated, plans
 
 
