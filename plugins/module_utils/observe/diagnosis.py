@@ -116,6 +116,10 @@ LOG_RULES = [
     ("identity_mismatch", r"identity not found for initiator", "UNCONFIRMED"),
     ("identity_missing", r"initiator can't find identity for peer", "FIELD"),
     ("certificate_invalid", r"can't verify peer's certificate", "UNCONFIRMED"),
+    # the lab's certificate checks (roslab.ike LOG_TEXTS cert-*); no RouterOS wording in the reference
+    ("certificate_invalid", r"peer's certificate has expired|peer's certificate is not valid yet", "UNCONFIRMED (lab)"),
+    ("identity_mismatch", r"peer's ID does not match certificate", "UNCONFIRMED (lab)"),
+    ("certificate_invalid", r"no certificate for identity", "UNCONFIRMED (lab)"),
     ("peer_unreachable", r"phase1 negotiation failed due to time up", "MANUAL + FIELD"),
     ("selector_mismatch", r"TS_UNACCEPTABLE", "FIELD (reference section 5)"),
     ("ph2_failed_v1", r"failed to get sainfo", "UNCONFIRMED (racoon)"),
