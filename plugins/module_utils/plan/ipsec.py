@@ -242,7 +242,12 @@ def summary(tunnels, plans):
     return {
         "tunnels": [{"name": t.name, "a": t.a.host, "b": t.b.host, "suite": t.suite.name,
                      "ike_version": t.ike_version, "origin": t.origin,
-                     "selectors": len(t.selectors(t.a.host))} for t in tunnels],
+                     "selectors": len(t.selectors(t.a.host)),
+                     # the addresses each end is reached at (and dials from), for live-state checks
+                     "a_address": str(t.a.address), "b_address": str(t.b.address),
+                     "a_local_address": str(t.a.local_address) if t.a.local_address else None,
+                     "b_local_address": str(t.b.local_address) if t.b.local_address else None}
+                    for t in tunnels],
         "hosts": dict((host, dict((section, len(plan[section])) for section in PLAN_SECTIONS))
                       for host, plan in plans.items()),
     }

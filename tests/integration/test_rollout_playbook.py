@@ -1,0 +1,125 @@
+"""playbooks/rollout.yml on a lab of 21 routers (a hub and 20 spokes): a fleet-wide dry run writes
+nothing and summarises every router; a real rollout whose third batch holds a router that is down
+(lab fault) converges the first batches behind the health gate, stops after the third, names the
+failed router and leaves every later router untouched."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from engine_lab_helpers import ROOT
+
+SPOKES = ["spoke%02d" % i for i in range(1, 21)]
+FAILING = "spoke08"
+# rollout order: the hub (most tunnels), then the spokes by name; batches of 2, 4, 6, the rest
+SERIAL = [2, 4, 6, "100%"]
+BATCHES = [["hub", "spoke01"], SPOKES[1:5], SPOKES[5:11], SPOKES[11:]]
+
+
+def topology():
+    routers = {"hub": {"interfaces": [{"name": "ether1"}, {"name": "ether2"}],
+                       "addresses": [{"address": "198.51.100.1/24", "interface": "ether1"},
+                                     {"address": "10.10.0.1/24", "interface": "ether2"}]}}
+    for i, name in enumerate(SPOKES, 1):
+        routers[name] = {"interfaces": [{"name": "ether1"}, {"name": "ether2"}],
+                         "addresses": [{"address": "198.51.100.%d/24" % (10 + i), "interface": "ether1"},
+                                       {"address": "10.%d.0.1/24" % (100 + i), "interface": "ether2"}]}
+    return {"routers": routers, "links": [["hub:ether1", "%s:ether1" % name] for name in SPOKES]}
+
+
+def inventory():
+    hosts = {"hub": {"ipsec_wan_address": "198.51.100.1", "ipsec_lan_prefixes": ["10.10.0.0/24"]}}
+    for i, name in enumerate(SPOKES, 1):
+        hosts[name] = {"ipsec_wan_address": "198.51.100.%d" % (10 + i),
+                       "ipsec_lan_prefixes": ["10.%d.0.0/24" % (100 + i)],
+                       "ipsec_psk": "rollout-test-psk-%s-0123456789" % name}
+    return {"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                 "ipsec_api_username": "admin", "ipsec_api_password": "",
+                 "ipsec_firewall_management_sources": ["127.0.0.1/32"],
+                 "ipsec_topologies": [{"name": "fleet", "type": "hub_and_spoke", "hub": "hub", "spokes": "spokes",
+                                       "suite": "ikev2-aes256gcm-ecp384", "auth": {"psk_var": "ipsec_psk"}}]},
+        "children": {"hubs": {"hosts": {"hub": hosts["hub"]}},
+                     "spokes": {"hosts": dict((name, hosts[name]) for name in SPOKES)}}}}
+
+
+@pytest.fixture(scope="module")
+def fleet_lab(tmp_path_factory):
+    control = pytest.importorskip("roslab.control")
+    lab = control.Lab.from_topology(topology(), base_port=0, state_dir=str(tmp_path_factory.mktemp("rollout-lab")),
+                                    save_delay=0.2)
+    lab.start()
+    yield lab
+    lab.stop()
+
+
+def rollout(tmp_path, lab, *args):
+    (tmp_path / "fleet.yml").write_text(yaml.safe_dump(inventory()))
+    (tmp_path / "ports.yml").write_text(lab.inventory_yaml())
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORKS="10")
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+               "-i", str(tmp_path / "fleet.yml"), "-i", str(tmp_path / "ports.yml"),
+               "-e", yaml.safe_dump({"ipsec_rollout_serial": SERIAL, "ipsec_rollout_gate_timeout": 60},
+                                    default_flow_style=True).strip(),
+               os.path.join(ROOT, "playbooks", "rollout.yml")] + list(args)
+    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=600,
+                          check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def report(output):
+    """The rollout report's lines, as the debug task printed them (YAML result format)."""
+    shown = [section for section in output.split("TASK [Rollout report]")[1:] if "=> \n" in section.split("\n\n")[0]]
+    assert len(shown) == 1, output
+    return yaml.safe_load(shown[0].split("=> \n", 1)[1].split("\n\n", 1)[0])["msg"]
+
+
+def listed(lines, title):
+    line = next(line for line in lines if line.startswith(title + " ("))
+    names = line.split(": ", 1)[1]
+    return [] if names == "-" else names.split(", ")
+
+
+def owned(lab, name):
+    return [row for menu in ("/ip/ipsec/peer", "/ip/ipsec/identity", "/ip/ipsec/policy")
+            for row in lab.router(name).items(menu) if row.get("comment", "").startswith("ipsecfleet:")]
+
+
+def test_dry_run_then_a_rollout_that_stops_after_the_failing_batch(fleet_lab, tmp_path):
+    code, output = rollout(tmp_path, fleet_lab, "--check", "--diff")
+    assert code == 0, output
+    lines = report(output)
+    assert lines[0].startswith("ROLLOUT DRY RUN"), lines
+    assert sorted(listed(lines, "would change")) == sorted(["hub"] + SPOKES), lines
+    assert listed(lines, "not reached") == [] and listed(lines, "failed") == [], lines
+    for name in ["hub"] + SPOKES:
+        line = next(line for line in lines if line.startswith("  %s: " % name))
+        assert re.match(r"  %s: \d+ change\(s\): .*/ip ipsec peer add x%d(,|$)"
+                        % (name, len(SPOKES) if name == "hub" else 1), line), line
+        assert owned(fleet_lab, name) == [], name
+
+    fleet_lab.router_down(FAILING)
+    code, output = rollout(tmp_path, fleet_lab)
+    assert code != 0, output
+    lines = report(output)
+    assert lines[0].startswith("ROLLOUT STOPPED: batch %s: 1 of 6 router(s) failed" % ", ".join(BATCHES[2])), lines
+    assert listed(lines, "failed") == [FAILING], lines
+    assert any(line.startswith("why %s: " % FAILING) and "refused" in line for line in lines), lines
+    converged = [name for batch in BATCHES[:3] for name in batch if name != FAILING]
+    assert sorted(listed(lines, "changed")) == sorted(converged), lines
+    assert sorted(listed(lines, "not reached")) == sorted(BATCHES[3]), lines
+    # later batches untouched; every converged router's tunnel passed the gate at both ends
+    for name in BATCHES[3]:
+        assert owned(fleet_lab, name) == [], name
+    for name in converged:
+        assert owned(fleet_lab, name), name
+    established = set(row["remote-address"] for row in fleet_lab.router("hub").items("/ip/ipsec/active-peers")
+                      if row.get("state") == "established")
+    assert established == set("198.51.100.%d" % (10 + SPOKES.index(name) + 1) for name in converged if name != "hub")
+    assert "Converge IPsec and its firewall" not in output.rsplit("TASK [Stop the rollout after this batch]", 1)[1]
