@@ -1,4 +1,4 @@
-"""The planning filters, as Python functions and once through ansible-playbook on inventories/example."""
+"""The planning filters, as Python functions and once through ansible-playbook on inventories/three-sites."""
 import json
 import os
 import subprocess
@@ -91,7 +91,7 @@ def _run_playbook(tmp_path, extra_vars=None):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"),
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-               "-i", os.path.join(ROOT, "inventories", "example", "hosts.yml"), str(playbook),
+               "-i", os.path.join(ROOT, "inventories", "three-sites", "hosts.yml"), str(playbook),
                "-e", "out_dir=%s" % tmp_path]
     for key, value in (extra_vars or {}).items():
         command += ["-e", json.dumps({key: value})]
