@@ -144,7 +144,9 @@ def test_the_watcher_has_a_peer_to_each_and_policies_accepting_either():
 def test_the_backup_hub_is_an_ordinary_end_of_the_same_tunnel():
     hub1 = plan("hub1", [dual()], features=("ipsec",)).sections
     hub2 = plan("hub2", [dual()], features=("ipsec",)).sections
-    strip = lambda items: [dict((k, v) for k, v in i.items() if k != "comment") for i in items]  # noqa: E731
+
+    def strip(items):
+        return [dict((k, v) for k, v in i.items() if k != "comment") for i in items]
     assert strip(hub1["policies"]) == strip(hub2["policies"])
     assert [p["address"] for p in hub2["peers"]] == ["198.51.100.11/32"]
     assert "(backup of hub1)" in hub2["peers"][0]["comment"]
@@ -225,8 +227,8 @@ def test_vrrp_pair_members_get_vrrp_sync_script_scheduler_and_lan_only_firewall(
     for host, priority, start in (("r1", "200", "false"), ("r2", "100", "true")):
         p = plan(host, [pair()]).sections
         (vrrp,) = p["vrrp"]
-        assert (vrrp["name"], vrrp["interface"], vrrp["vrid"], vrrp["priority"]) == ("ipsecfleet-vrrp7", "ether2",
-                                                                                   "7", priority)
+        assert (vrrp["name"], vrrp["interface"], vrrp["vrid"], vrrp["priority"]) == (
+            "ipsecfleet-vrrp7", "ether2", "7", priority)
         assert vrrp["on_master"] == vrrp["on_backup"] == "/system script run ipsecfleet-ha-vrrp-sync"
         (script,) = p["scripts"]
         assert script["name"] == "ipsecfleet-ha-vrrp-sync"
