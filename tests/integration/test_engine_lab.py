@@ -221,6 +221,7 @@ def test_phase_task_failing_on_a_drop_reports_its_writes(lab, when):
     for n in range(2, 100):  # login, the prints, the writes; past the last sentence the run succeeds
         lab.router(name).restore(copy.deepcopy(start))
         lab.fault_drop_after(name, n, when=when)
+        failure = None
         try:
             run_engine(params, PHASE1_SECTIONS, lambda: connect(lab, name))
             break

@@ -54,6 +54,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     VRRP_FIELDS,
     Field,
     IntentError,
+    parse_duration,
     tunnel_scope,
 )
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.topologies import (  # noqa: F401
@@ -68,7 +69,6 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.values 
     host_var,
     host_version,
     parse_address,
-    parse_duration,
     parse_prefix,
     parse_version,
 )

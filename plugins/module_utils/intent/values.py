@@ -21,7 +21,6 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema 
     is_undefined,
     undefined_reason,
     fail,
-    parse_duration,  # noqa: F401 (defined beside the field checker that parses durations)
 )
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:(?:beta|rc)\d+)?(?:\s.*)?$")

@@ -307,7 +307,7 @@ def _truthy(value):
 
 def _int(value):
     try:
-        return int(str(value or "0").split("/")[0])
+        return int(str(value or "0").split("/", maxsplit=1)[0])
     except ValueError:
         return 0
 

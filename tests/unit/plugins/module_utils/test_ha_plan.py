@@ -37,13 +37,13 @@ def pair(**changes):
     return t
 
 
-def plan(host, tunnels, hostvars=HOSTVARS, **kw):
-    return host_plan.plan_from_intent(host, tunnels, hostvars, **kw)
+def plan(host, tunnels, hostvars=None, **kw):
+    return host_plan.plan_from_intent(host, tunnels, HOSTVARS if hostvars is None else hostvars, **kw)
 
 
-def refused(tunnels, hostvars=HOSTVARS, host="spoke"):
+def refused(tunnels, hostvars=None, host="spoke"):
     with pytest.raises(intent.IntentError) as info:
-        host_plan.intent_tunnels(host, tunnels, hostvars)
+        host_plan.intent_tunnels(host, tunnels, HOSTVARS if hostvars is None else hostvars)
     return str(info.value)
 
 
