@@ -62,12 +62,14 @@ options:
       - The feature builders whose sections this task converges. V(ipsec) is the IPsec menus (phase 1 and 2),
         V(firewall) the C(/ip/firewall) items around them, V(ha) the failover scripts, netwatch, VRRP and
         schedulers of high-availability tunnels, V(route_based) the GRE/IPIP interfaces, link
-        addresses and static routes of route-based tunnels (C(mode=gre) or C(mode=ipip) in the intent).
+        addresses and static routes of route-based tunnels (C(mode=gre) or C(mode=ipip) in the intent),
+        V(certificates) the C(/certificate) entries of certificate-authenticated tunnels (uploaded through
+        C(/file) and imported before the IPsec menus change, stale ones removed after them).
       - Menus of a feature left out are neither read nor written.
     type: list
     elements: str
-    choices: [ipsec, firewall, ha, route_based]
-    default: [ipsec, firewall, ha, route_based]
+    choices: [ipsec, firewall, ha, route_based, certificates]
+    default: [ipsec, firewall, ha, route_based, certificates]
   state:
     description:
       - V(overridden) (default) makes the owned items of the managed menus exactly what the intent derives for

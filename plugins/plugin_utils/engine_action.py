@@ -22,6 +22,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine i
     run_engine,
 )
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan as host_plans
+from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils import pki
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcile import MASK
 
 
@@ -125,8 +126,25 @@ class ControllerAction(ActionBase):
         topologies = self._templar.template(task_vars.get("ipsec_topologies"))
         if raw is None and topologies is None:
             return None
-        return host_plans.plan_from_intent(task_vars["inventory_hostname"], raw or [], task_vars["hostvars"],
-                                           topologies, task_vars.get("groups"), features=features, **options)
+        host = task_vars["inventory_hostname"]
+        options.setdefault("pki", lambda tunnels: self.pki_material(host, tunnels, task_vars))
+        return host_plans.plan_from_intent(host, raw or [], task_vars["hostvars"], topologies,
+                                           task_vars.get("groups"), features=features, **options)
+
+    def pki_material(self, host, tunnels, task_vars):
+        """The controller PKI's certificates for ``host`` (plugin_utils/pki.py); None without ipsec_pki_dir
+        (the certificates builder then names the tunnel and what is missing)."""
+        def var(name):
+            value = task_vars.get(name)
+            return self._templar.template(value) if value is not None else None
+        settings = dict((name, var(name)) for name in (
+            "ipsec_pki_dir", "ipsec_pki_passphrase", "ipsec_pki_validity_days", "ipsec_pki_renew_before_days",
+            "ipsec_pki_ca_cert", "ipsec_pki_ca_key"))
+        authority = pki.from_hostvars(settings)
+        if authority is None:
+            return None
+        ike_id = next(t.side(host)[0].ike_id for t in tunnels if t.auth_method == "certificate")
+        return authority.material(host, ike_id)
 
 
 class EngineAction(ControllerAction):

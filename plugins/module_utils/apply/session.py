@@ -139,6 +139,16 @@ class ApiSession(object):
             words["destination"] = destination
         self._write(lambda: tuple(self._path(menu_path)("move", **words)))
 
+    def command(self, menu_path, verb, args):
+        """A menu command other than add/set/remove/move (``/certificate import``): one write."""
+        return self._write(lambda: tuple(self._path(menu_path)(verb, **dict(args))))
+
+    def fresh(self, menu_path):
+        """Print ``menu_path`` again (not the session's cached read): after a command changed it."""
+        self._rows.pop(menu_path, None)
+        self._traps.pop(menu_path, None)
+        return self.read(menu_path)
+
     def close(self):
         try:
             self.api.close()

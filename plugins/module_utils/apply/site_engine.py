@@ -17,10 +17,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.community.routeros.plugins.module_utils.api import api_argument_spec
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import certificates as certificate_engine
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import converge
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import firewall_engine
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan as host_plans
 
 FEATURES = tuple(name for name, _build, _sections in host_plans.BUILDERS)
@@ -95,8 +97,16 @@ def run(params, connect, plan, check_mode=False, diff=False):
     if state == "deleted":
         desired = {}  # every owned item of the managed menus, whatever the intent says
     firewall_on = "firewall" in features
+    certificates_on = "certificates" in features
+    cert_items = desired.pop("certificates", []) if certificates_on else []
+    cert_changes = None
+    if certificates_on and state != "rendered" and (cert_items or state == "deleted"):
+        # (a router without certificate tunnels pays no extra session: owned certificates left from
+        # an earlier certificate intent go with state=deleted, docs/certificates.md)
+        # before the IPsec menus: the certificates the identities are about to reference
+        cert_changes = _certificates(connect, cert_items, state, check_mode, "install")
     try:
-        result = converge.converge(connect, desired, state, sections,
+        result = converge.converge(connect, desired, state, [s for s in sections if s != "certificates"],
                                    blocks=plan.blocks if firewall_on else None,
                                    guard=guard(params) if firewall_on else None, check_mode=check_mode,
                                    secret_update=params.get("secret_update") or "on_change")
@@ -106,6 +116,15 @@ def run(params, connect, plan, check_mode=False, diff=False):
         raise SiteError(str(error), error.result)
     except lockout.LockoutError as error:  # refused before any write
         raise SiteError(str(error))
+    if cert_changes is not None:
+        # after them: the owned certificates no identity references any more
+        _certificates(connect, cert_items, state, check_mode, "prune")
+        result["certificates"] = cert_changes
+        if cert_changes["imported"] or cert_changes["removed"]:
+            result["changed"] = True
+            result["commands"] = cert_changes.pop("commands") + result.get("commands", [])
+        else:
+            cert_changes.pop("commands")
     result["warnings"] = list(plan.warnings) + result.get("warnings", [])
     result["tunnels"] = sorted(t.name for t in plan.tunnels)
     if firewall_on and plan.notes.get("mss") is not None:
@@ -116,6 +135,31 @@ def run(params, connect, plan, check_mode=False, diff=False):
     if diff and changes is not None:
         result["diff"] = changes
     return result
+
+
+def _certificates(connect, items, state, check_mode, step):
+    """One step of the /certificate convergence (apply/certificates.py) over its own session:
+    ``install`` returns what the run changes (names and commands, no secrets); ``prune`` removes."""
+    session = ApiSession(connect())
+    try:
+        rows = session.read(certificate_engine.PATH)
+        imports, removals = certificate_engine.plan(rows, items, state)
+        if step == "install":
+            commands = [line for item in imports for line in certificate_engine.import_commands(item)]
+            commands += ["/certificate remove %s" % row.get("name") for row in removals]
+            if not check_mode:
+                certificate_engine.install(session, rows, imports)
+            changes = certificate_engine.summary(imports, removals)
+            changes["commands"] = commands
+            return changes
+        if not check_mode:
+            certificate_engine.prune(session, removals)
+        return None
+    except Exception as error:
+        raise SiteError("certificates (%s): %s" % (step, error),
+                        converge.written(session, {"changed": False, "commands": []}))
+    finally:
+        session.close()
 
 
 def module_main():

@@ -352,6 +352,22 @@ MENUS = dict((m.path, m) for m in (
          )),
 ))
 
+# /certificate: certificates are uploaded (/file) and imported, never added, so the menu is not in
+# APPLY_ORDER: apply/certificates.py converges it around the IPsec menus (before them: imports;
+# after them: removals). Owned by name (ipsecfleet-...); the plan items also carry the PEM, the
+# encrypted key and its passphrase for the import (secret).
+MENUS["/certificate"] = Menu("/certificate", "certificates", "name", doc=(
+    "C(/certificate) entries, imported from an uploaded C(/file); names start with C(ipsecfleet-)."),
+    readonly=("fingerprint", "private-key", "authority", "expired", "invalid-before", "invalid-after"),
+    unique=(("name",),), fields=(
+        Field("name", "str", "Certificate name; starts with C(ipsecfleet-).", required=True),
+        Field("trusted", "bool", "Whether the certificate is a trust anchor.", default="no"),
+        Field("fingerprint", "str", "SHA-256 fingerprint of the certificate to hold (hex)."),
+        Field("pem", "str", "The certificate (PEM) uploaded for the import.", secret=True),
+        Field("key-pem", "str", "The router's private key, encrypted PKCS#8 PEM.", secret=True),
+        Field("passphrase", "str", "Passphrase of the encrypted key (the import's C(passphrase)).", secret=True),
+    ))
+
 MENUS_BY_SECTION = dict((m.section, m) for m in MENUS.values())
 
 # Values that appeared or disappeared within RouterOS 7: (menu path, field) -> {value: (since, removed)}

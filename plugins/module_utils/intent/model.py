@@ -13,12 +13,14 @@ import ipaddress
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import (
     AUTH_KEYS,
+    AUTH_METHODS,
     BACKUP_BY_NAME,
     FAILOVER_BY_NAME,
     VRRP_BY_NAME,
     ENDPOINT_BY_NAME,
     FAILED,
     FEATURE_VERSIONS,
+    FQDN_RE,
     NAME_RE,
     NAME_MAX,
     ROUTE_BASED_MODES,
@@ -50,15 +52,16 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values 
 class Endpoint(object):
     """One validated end of a tunnel."""
 
-    __slots__ = ("host", "prefixes", "address", "local_address", "passive", "version")
+    __slots__ = ("host", "prefixes", "address", "local_address", "passive", "version", "ike_id")
 
-    def __init__(self, host, prefixes, address, local_address, passive, version):
+    def __init__(self, host, prefixes, address, local_address, passive, version, ike_id=None):
         self.host = host
         self.prefixes = tuple(prefixes)
         self.address = address
         self.local_address = local_address
         self.passive = passive
         self.version = version
+        self.ike_id = ike_id or host     # the FQDN this end sends as its IKE ID (certificate auth)
 
 
 class Backup(object):
@@ -110,6 +113,8 @@ class Tunnel(object):
         self.b = values["b"]
         self.suite = values["suite"]
         self.psk = values["psk"]
+        # "psk" or "certificate" (digital-signature with the fleet CA's certificates)
+        self.auth_method = values.get("auth_method", "psk")
         self.ike_version = values["ike_version"]
         self.exchange_mode = values["exchange_mode"]
         self.phase1_lifetime = values["phase1_lifetime"]
@@ -243,8 +248,20 @@ def _normalize_endpoint(scope, field, raw, hostvars):
                 problems.add(scope, field + ".prefixes", "%s contains this end's own WAN address %s: IKE and "
                              "ESP between the routers would match the tunnel's policy; give the LAN "
                              "prefixes without the WAN address" % (net, address))
+    ike_id = problems.attempt(_endpoint_ike_id, scope, field, hostvars, host)
     problems.raise_any()
-    return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host))
+    return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host), ike_id)
+
+
+def _endpoint_ike_id(scope, field, hostvars, host):
+    ike_id = host_var(hostvars, host, "ipsec_ike_id")
+    if ike_id is MISSING or ike_id in (None, ""):
+        return host
+    label = "%s (host var ipsec_ike_id of %s)" % (field, host)
+    ike_id = check_type(scope, label, "str", ike_id)
+    if not FQDN_RE.match(ike_id):
+        fail(scope, label, "%r is not a DNS name (letters, digits, '-' and '.')" % ike_id)
+    return ike_id
 
 
 def _endpoint_prefixes(scope, field, spec, hostvars, host):
@@ -356,18 +373,25 @@ def normalize_tunnel(raw, hostvars, origin=None):
                     problems.add(scope, "suite." + where, "%s (host %s runs %s)"
                                  % (reason, endpoint.host, ".".join(str(v) for v in endpoint.version)))
 
+    auth_method = "psk"
     if raw.get("auth") is None:
         problems.add(scope, "auth", "is required")
         psk = FAILED
     else:
-        psk = problems.attempt(_auth_psk, scope, raw["auth"], hostvars)
+        auth = problems.attempt(_auth, scope, raw["auth"], hostvars)
+        auth_method, psk = auth if auth is not FAILED else ("psk", FAILED)
+    if auth_method == "certificate":
+        if ike_version not in (2, FAILED):
+            problems.add(scope, "auth.method", "certificate authentication is built for IKEv2 (ike_version: 2)")
+        if Problems.ok(a, b) and a.ike_id == b.ike_id:
+            problems.add(scope, "b (host var ipsec_ike_id of %s)" % b.host, "both ends have the IKE ID %r" % a.ike_id)
 
     ppk_secret = raw.get("ppk_secret")
     if ppk_secret is not None:
         ppk_secret = problems.attempt(check_secret, scope, "ppk_secret", ppk_secret)
         if ike_version not in (2, FAILED):
             problems.add(scope, "ppk_secret", "PPK exists only in IKEv2")
-        if ppk_secret is not FAILED and ppk_secret == psk:
+        if ppk_secret is not FAILED and psk is not None and ppk_secret == psk:
             problems.add(scope, "ppk_secret", "must differ from the PSK")
         problems.attempt(_require_feature, scope, "ppk_secret", "ppk", [e for e in (a, b) if e is not FAILED])
 
@@ -392,7 +416,8 @@ def normalize_tunnel(raw, hostvars, origin=None):
                          "routing: give a second tunnel with a higher route_distance (docs/route-based.md)")
 
     problems.raise_any()
-    return Tunnel(name=name, origin=origin, a=a, b=b, suite=suite, psk=psk, ike_version=ike_version,
+    return Tunnel(name=name, origin=origin, a=a, b=b, suite=suite, psk=psk, auth_method=auth_method,
+                  ike_version=ike_version,
                   exchange_mode=exchange_mode, phase1_lifetime=phase1, phase2_lifetime=phase2,
                   dpd_interval=dpd_interval, dpd_failures=dpd_failures, nat_traversal=nat_traversal,
                   allow_weak_crypto=allow_weak, policy_level=level, ppk_secret=ppk_secret,
@@ -654,14 +679,24 @@ def _require_feature(scope, field, feature, endpoints):
                  % (minimum + (endpoint.host, ".".join(str(v) for v in endpoint.version))))
 
 
-def _auth_psk(scope, auth, hostvars):
+def _auth(scope, auth, hostvars):
+    """(method, psk): ("psk", the key) or ("certificate", None)."""
     if not isinstance(auth, dict):
         fail(scope, "auth", "must be a mapping like {psk: \"{{ vault_psk }}\"}, got %s" % type(auth).__name__)
     check_known(scope, dict(("auth." + k, v) for k, v in auth.items()),
                 set("auth." + k for k in AUTH_KEYS), "auth")
     method = auth.get("method", "psk")
-    if method != "psk":
-        fail(scope, "auth.method", "only psk is supported, got %r" % (method,))
+    if method not in AUTH_METHODS:
+        fail(scope, "auth.method", "must be one of %s, got %r" % (", ".join(AUTH_METHODS), method))
+    if method == "certificate":
+        for key in ("psk", "psk_var"):
+            if key in auth:
+                fail(scope, "auth." + key, "is a pre-shared key; method certificate takes none")
+        return "certificate", None
+    return "psk", _auth_psk(scope, auth, hostvars)
+
+
+def _auth_psk(scope, auth, hostvars):
     if "psk_var" in auth:
         # resolved by the topology expansion; a hand-written tunnel has no "spoke"
         fail(scope, "auth.psk_var", "is only valid in a hub_and_spoke topology")

@@ -116,10 +116,12 @@ TUNNEL_FIELDS = (
           "local prefixes are `b`'s remote prefixes.", required=True),
     Field("suite", "suite", "Crypto suite: a preset name (see docs/crypto-suites.md) or a custom "
           "mapping with `profile` and `proposal`.", default=crypto_suites.DEFAULT_SUITE),
-    Field("auth", "dict", "Authentication. `{psk: <key>}` (method `psk`, the only one supported): "
-          "a pre-shared key of at least 20 characters, normally a vault variable. In a "
-          "hub_and_spoke topology `{psk_var: <var>}` reads the key from each spoke's host var "
-          "instead.", required=True),
+    Field("auth", "dict", "Authentication. `{psk: <key>}` (method `psk`): a pre-shared key of at "
+          "least 20 characters, normally a vault variable. In a hub_and_spoke topology "
+          "`{psk_var: <var>}` reads the key from each spoke's host var instead. "
+          "`{method: certificate}`: IKEv2 `digital-signature` with a certificate per router issued "
+          "by the fleet CA on the controller (see docs/certificates.md); each end sends its "
+          "`ipsec_ike_id` (`fqdn:`) and expects the other's.", required=True),
     Field("ike_version", "int", "IKE version: 2, or 1 for legacy peers.", default=2,
           choices=(1, 2)),
     Field("exchange_mode", "str", "IKEv1 only: `main` or `aggressive` (peer `exchange-mode`). "
@@ -251,6 +253,21 @@ HOST_VARS = (
           "its IPsec peers and policies are enabled only while it is VRRP master."),
     Field("ipsec_tunnel_slot", "int", "Route-based hub_and_spoke with a `tunnel_pool`: pins this "
           "spoke's slot in the pool (default: its position among the sorted spokes)."),
+    Field("ipsec_ike_id", "str", "The router's IKE identity as a DNS name (`my-id=fqdn:<id>`, the "
+          "certificate's subject alternative name) for `auth: {method: certificate}`; default the "
+          "inventory hostname."),
+    Field("ipsec_pki_dir", "str", "Controller directory of the fleet CA and the routers' "
+          "certificates (keys encrypted with `ipsec_pki_passphrase`); needed by certificate "
+          "tunnels."),
+    Field("ipsec_pki_passphrase", "str", "Vault secret encrypting every private key the controller "
+          "keeps (CA and routers) and unlocking a user's own CA key."),
+    Field("ipsec_pki_ca_cert", "str", "Path of a user's existing CA certificate (PEM) to use "
+          "instead of the generated fleet CA (with `ipsec_pki_ca_key`)."),
+    Field("ipsec_pki_ca_key", "str", "Path of that CA's private key (PEM, encrypted with "
+          "`ipsec_pki_passphrase`)."),
+    Field("ipsec_pki_validity_days", "str", "Lifetime of a router certificate in days (default 365)."),
+    Field("ipsec_pki_renew_before_days", "str", "Rotation window: a router certificate is replaced "
+          "this many days before it expires (default 30)."),
     Field("routeros_version", "str", "RouterOS version running on the router (e.g. `7.22.2`); "
           "gates version-dependent features (PPK needs 7.21). RouterOS 7.12 or later is required."),
 )
@@ -262,6 +279,10 @@ BACKUP_BY_NAME = dict((f.name, f) for f in BACKUP_FIELDS)
 FAILOVER_BY_NAME = dict((f.name, f) for f in FAILOVER_FIELDS)
 VRRP_BY_NAME = dict((f.name, f) for f in VRRP_FIELDS)
 AUTH_KEYS = ("method", "psk", "psk_var")
+AUTH_METHODS = ("psk", "certificate")
+# an IKE ID / certificate DNS name: labels of letters, digits and '-', dot-separated
+FQDN_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 class IntentError(ValueError):

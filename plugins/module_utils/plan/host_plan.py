@@ -10,6 +10,7 @@ feature builder reads the ``Tunnel`` model and adds its sections:
     firewall  address_lists, raw, filter, nat, mangle + their blocks  (plan/firewall.py)
     ha        scripts, netwatch, vrrp, schedulers: failover switching   (plan/ha.py)
     route_based  gre/ipip interfaces, link addresses, routes          (plan/route_based.py)
+    certificates  the fleet CA and the router's certificate          (plan/certificates.py)
 
 A new feature (route-based interfaces, HA scripts, certificates, ...) is one more builder in
 ``BUILDERS``; the apply engine (apply/converge.py) converges every section the same way.
@@ -24,6 +25,7 @@ __metaclass__ = type
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import certificates as certificates_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ha as ha_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_builder
@@ -52,7 +54,9 @@ class HostPlan(object):
 
 
 def build_ipsec(plan, options):
-    for section, items in ipsec_builder.build_plan(plan.host, plan.tunnels).items():
+    certificate = certificates_builder.certificate_name(plan.host, plan.tunnels, options.get("pki")) \
+        if certificates_builder.uses_certificates(plan.tunnels) else None
+    for section, items in ipsec_builder.build_plan(plan.host, plan.tunnels, certificate).items():
         plan.add_section(section, items)
     for t in plan.tunnels:
         if t.weak_crypto:
@@ -92,11 +96,16 @@ def build_route_based(plan, options):
 
 
 # feature -> (builder, sections it fills), in the order they run
+def build_certificates(plan, options):
+    plan.add_section("certificates", certificates_builder.build_items(plan.host, plan.tunnels, options.get("pki")))
+
+
 BUILDERS = (
     ("ipsec", build_ipsec, ipsec_builder.PLAN_SECTIONS),
     ("firewall", build_firewall, firewall_builder.SECTIONS),
     ("ha", build_ha, ha_builder.SECTIONS),
     ("route_based", build_route_based, route_based_builder.SECTIONS),
+    ("certificates", build_certificates, certificates_builder.SECTIONS),
 )
 FEATURE_SECTIONS = dict((name, sections) for name, _build, sections in BUILDERS)
 
@@ -124,6 +133,11 @@ def intent_tunnels(host, tunnels, hostvars, topologies=None, groups=None):
 
 
 def plan_from_intent(host, tunnels, hostvars, topologies=None, groups=None, features=None, **options):
-    """Normalise the host's intent once and build its HostPlan."""
-    return build_host_plan(host, intent_tunnels(host, tunnels, hostvars, topologies, groups),
-                           features=features, **options)
+    """Normalise the host's intent once and build its HostPlan.
+
+    ``options["pki"]`` may be a callable: given the host's validated tunnels, it returns the PKI
+    material (the controller builds certificates only for hosts with certificate tunnels)."""
+    validated = intent_tunnels(host, tunnels, hostvars, topologies, groups)
+    if callable(options.get("pki")):
+        options["pki"] = options["pki"](validated) if certificates_builder.uses_certificates(validated) else None
+    return build_host_plan(host, validated, features=features, **options)

@@ -111,8 +111,24 @@ def policy_key(tunnel, src, dst):
     return "policy/%s/%s" % (tunnel.name, _digest(str(src), str(dst))[:8])
 
 
-def tunnel_items(tunnel, host):
-    """The items one tunnel contributes to ``host``'s plan: a dict section -> list."""
+def _identity(tunnel, local, remote, peer, text, certificate):
+    identity = {"peer": peer["name"], "comment": menus.owner_comment("identity/" + tunnel.name, text)}
+    if tunnel.auth_method == "certificate":
+        # both ends from the same Tunnel: each sends its own ID and expects the other's
+        identity.update({"auth_method": "digital-signature", "my_id": "fqdn:" + local.ike_id,
+                         "remote_id": "fqdn:" + remote.ike_id, "match_by": "remote-id"})
+        if certificate:
+            identity["certificate"] = certificate
+        return identity
+    identity.update({"auth_method": "pre-shared-key", "secret": tunnel.psk})
+    return identity
+
+
+def tunnel_items(tunnel, host, certificate=None):
+    """The items one tunnel contributes to ``host``'s plan: a dict section -> list.
+
+    ``certificate``: the name of the host's own certificate (plan/certificates.py) for
+    certificate-authenticated tunnels."""
     local, remote = tunnel.side(host)
     profile = _profile(tunnel)
     proposal = _proposal(tunnel)
@@ -133,12 +149,7 @@ def tunnel_items(tunnel, host):
         peer["local_address"] = str(local.local_address)
     if tunnel.ppk_secret is not None:
         peer["ppk_secret"] = tunnel.ppk_secret
-    identity = {
-        "peer": peer["name"],
-        "auth_method": "pre-shared-key",
-        "secret": tunnel.psk,
-        "comment": menus.owner_comment("identity/" + tunnel.name, text),
-    }
+    identity = _identity(tunnel, local, remote, peer, text, certificate)
     policies = []
     if tunnel.route_based:
         # route-based: one transport-mode policy protecting the GRE/IPIP packets between the two WAN
@@ -192,12 +203,12 @@ def tunnel_items(tunnel, host):
             "policies": policies}
 
 
-def build_plan(host, tunnels):
+def build_plan(host, tunnels, certificate=None):
     """The plan of ``host`` from its validated tunnels (any order; the output order is stable)."""
     plan = dict((section, []) for section in PLAN_SECTIONS)
     shared = {"profiles": {}, "proposals": {}}
     for tunnel in sorted(tunnels, key=lambda t: t.name):
-        items = tunnel_items(tunnel, host)
+        items = tunnel_items(tunnel, host, certificate)
         for section in ("profiles", "proposals"):
             for item in items[section]:
                 shared[section].setdefault(item["name"], item)
@@ -304,8 +315,11 @@ def check_consistency(tunnels, plans):
         if [_strip(p, "name", "comment") for p in props_a] != [_strip(p, "name", "comment") for p in props_b] \
                 or len(props_a) != 1:
             errors.append("%s: phase-2 proposals differ between %s and %s" % (scope, ha, hb))
-        if ia["secret"] != ib["secret"] or pa.get("ppk_secret") != pb.get("ppk_secret"):
+        if ia.get("secret") != ib.get("secret") or pa.get("ppk_secret") != pb.get("ppk_secret"):
             errors.append("%s: secrets differ between %s and %s" % (scope, ha, hb))
+        if ia["auth_method"] != ib["auth_method"] or ia.get("my_id") != ib.get("remote_id") \
+                or ib.get("my_id") != ia.get("remote_id"):
+            errors.append("%s: authentication or IKE IDs differ between %s and %s" % (scope, ha, hb))
         if pa["exchange_mode"] != pb["exchange_mode"]:
             errors.append("%s: exchange modes differ between %s and %s" % (scope, ha, hb))
         if pa["passive"] == "true" and pb["passive"] == "true":
