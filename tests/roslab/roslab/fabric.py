@@ -17,7 +17,9 @@ Emulated (RouterOS facts, reference §2-§5): directly connected L2 segments plu
 through lab routers; firewall filter input/output/forward (and raw prerouting ``notrack``) on IKE
 (UDP 500), NAT-T (UDP 4500), ESP/AH, ICMP probes and the API port, with connection tracking so
 replies are ``established``; IKEv1 main/aggressive and IKEv2 negotiation (see ``roslab.ike``);
-active-peers, installed-sa, policy ph2-state/active, phase-1 and phase-2 rekeys, DPD; netwatch
+active-peers, installed-sa, policy ph2-state/active, phase-1 and phase-2 rekeys, DPD; GRE/IPIP
+interfaces as point-to-point links whose packets meet the IPsec policies (``roslab.fabric_tunnels``);
+static routes by longest prefix then distance, ``check-gateway``; netwatch
 (simple/icmp/tcp-conn); VRRP master election; scheduler start times and intervals.
 Not emulated: NAT devices other than ``set_nat`` (a router behind NAT), IPv6 reachability, dynamic
 routing, mode-config, EAP, xauth, real cryptography (SPIs and keys are random numbers).
@@ -36,6 +38,7 @@ from roslab.errors import RosTrap
 from roslab.fabric_ipsec import (IKEV2_DPD_RETRIES, IPSEC, NEGOTIATION_RETRY, PHASE1_TIMEOUT,  # noqa: F401
                                  RETRANSMIT, IpsecMixin)
 from roslab.fabric_services import SCHEDULER_STARTUP_DELAY, ServicesMixin  # noqa: F401
+from roslab.fabric_tunnels import ENCAPSULATION_BYTES, TunnelMixin
 from roslab.firewall_eval import LimitState, Packet
 from roslab.ike import truthy
 from roslab.script import Interpreter, ScriptError
@@ -88,7 +91,7 @@ class Delivery:
         return "Delivery(ok=%r, reason=%r, rule=%r)" % (self.ok, self.reason, self.rule)
 
 
-class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
+class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
     """The lab network over ``routers`` (name -> Router) joined by ``links`` ([a_if, b_if] pairs,
     each ``"router:interface"``)."""
 
@@ -119,6 +122,7 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
         # addresses per router, dropped whenever configuration, links, routers or VRRP roles change
         self._address_cache = {}
         self.firewall_errors = []
+        self._tunnel_init()
         self._dirty = True
         for name, router in self.routers.items():
             router.on_change(self._changed)
@@ -322,6 +326,17 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
         """LAN traffic from ``router`` matching an IPsec policy: counted on the SAs of both ends.
         Returns True when it went through an established SA (ESP/NAT-T allowed by the far firewall)."""
         own = self._first_policy(router, src_address, dst_address)
+        if own is None:
+            # route-based: LAN traffic routed into a GRE/IPIP interface travels encapsulated, on the
+            # SA of the transport policy between the tunnel's ends
+            route = self._trace_route(router, dst_address, None)
+            encapsulation = self.tunnel_encapsulation(router, route and route["out_interface"])
+            if encapsulation is not None and encapsulation[1] is not None:
+                outer_protocol, outer_src, outer_dst, _kind = encapsulation
+                if not self.tunnel_running.get((router, route["out_interface"]), True):
+                    return False
+                return self.send(router, outer_src, outer_dst, size + ENCAPSULATION_BYTES[outer_protocol],
+                                 count, protocol=outer_protocol)
         if own is not None and own.get("action") == "discard":
             self._count_statistic(router, "out-policy-blocked", count)
             return False
@@ -388,6 +403,7 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
             self._apply_runtime_removals()
         if dirty or self._due(self._ipsec_times(), now):
             self._ipsec(now)
+        self._tunnels(now)
         if dirty or self._due(self._vrrp_times(), now):
             self._vrrp(now)
         if dirty or self._due(self._netwatch_times(), now):
@@ -477,9 +493,10 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
         """Every (router, interface) on the same L2 segment as ``name:interface`` (up links only)."""
         seen = {(name, interface)}
         frontier = [(name, interface)]
+        links = self.links + self._tunnel_links      # running GRE/IPIP pairs are point-to-point links
         while frontier:
             end = frontier.pop()
-            for link in self.links:
+            for link in links:
                 if link in self.down_links or end not in link:
                     continue
                 for other in link:
@@ -518,16 +535,45 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
         for iface, _interface, _parent in sorted(addresses, key=lambda a: -a[0].network.prefixlen):
             if destination in iface.network:
                 return str(iface.ip)
-        for row in self._items(self.routers[name], "/ip/route"):
+        for row in self._static_routes(name, destination):
             try:
-                if destination in ipaddress.ip_network(row.get("dst-address", "0.0.0.0/0"), strict=False):
-                    gateway = ipaddress.ip_address(row.get("gateway", ""))
-                    for iface, _interface, _parent in addresses:
-                        if gateway in iface.network:
-                            return str(iface.ip)
+                gateway = ipaddress.ip_address(row.get("gateway", ""))
             except ValueError:
                 continue
+            for iface, _interface, _parent in addresses:
+                if gateway in iface.network:
+                    return str(iface.ip)
         return None
+
+    def _static_routes(self, name, destination):
+        """Enabled static routes of ``name`` holding ``destination`` with a gateway, in the order
+        RouterOS prefers them: longest dst-address first, then the lowest distance; a route whose
+        ``check-gateway=ping`` gateway does not answer is inactive and left out."""
+        found = []
+        for row in self._items(self.routers[name], "/ip/route"):
+            if truthy(row.get("disabled", "false")) or not row.get("gateway"):
+                continue
+            try:
+                network = ipaddress.ip_network(row.get("dst-address", "0.0.0.0/0"), strict=False)
+                distance = int(row.get("distance", "1") or 1)
+            except ValueError:
+                continue
+            if destination in network:
+                found.append((-network.prefixlen, distance, len(found), row))
+        found.sort(key=lambda entry: entry[:3])
+        return [row for _p, _d, _i, row in found
+                if row.get("check-gateway") != "ping" or self._gateway_answers(name, row["gateway"])]
+
+    def _gateway_answers(self, name, gateway):
+        """check-gateway=ping: an ICMP echo to the gateway and its reply get through (not recorded)."""
+        direct = self.route(name, gateway, None, depth=0)
+        if direct is None or direct.dst_router == name:
+            return False                    # the gateway must be on a connected network
+        there = self._deliver_from(name, gateway, "icmp", record=False)
+        if not there or there.route.dst_router == name or there.route.hops:
+            return False                    # the gateway must be on a connected network
+        return bool(self._deliver_from(there.route.dst_router, there.route.src_ip, "icmp", src_ip=gateway,
+                                       record=False, icmp_type="0:0"))
 
     def route(self, src_router, dst_ip, src_ip=None, depth=4):
         """The path from ``src_router`` to ``dst_ip`` (connected segments, then static routes), or None."""
@@ -553,21 +599,15 @@ class Fabric(IpsecMixin, ServicesMixin, TraceMixin):
             return None
         if depth <= 0:
             return None
-        # static routes: longest matching dst-address whose gateway is on a connected network
-        best = None
-        for row in self._items(self.routers[src_router], "/ip/route"):
-            if truthy(row.get("disabled", "false")) or not row.get("gateway"):
-                continue
-            try:
-                network = ipaddress.ip_network(row.get("dst-address", "0.0.0.0/0"), strict=False)
-            except ValueError:
-                continue
-            if destination in network and (best is None or network.prefixlen > best[0].prefixlen):
-                best = (network, row["gateway"])
-        if best is None:
-            return None
-        first = self.route(src_router, best[1], src_ip, depth=0)
-        if first is None or first.dst_router == src_router:
+        # static routes: the preferred active one (longest dst-address, lowest distance) whose gateway
+        # is on a connected network
+        first = None
+        for row in self._static_routes(src_router, destination):
+            first = self.route(src_router, row["gateway"], src_ip, depth=0)
+            if first is not None and first.dst_router != src_router:
+                break
+            first = None
+        if first is None:
             return None
         gateway = first.dst_router
         rest = self.route(gateway, dst_ip, None, depth - 1)

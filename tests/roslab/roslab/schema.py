@@ -419,7 +419,7 @@ MENU_TABLES = {
     "/interface/gre": {
         "key": "name", "mandatory": ("remote-address",), "auto_name": "gre-tunnel",
         "types": {"remote-address": "ip", "local-address": "ip", "allow-fast-path": _BOOL,
-                  "clamp-tcp-mss": _BOOL, "disabled": _BOOL, "mtu": ("num", 0, 65535, "auto")},
+                  "clamp-tcp-mss": _BOOL, "disabled": _BOOL, "keepalive": "keepalive", "mtu": ("num", 0, 65535, "auto")},
         "defaults": {"local-address": "0.0.0.0", "mtu": "auto", "keepalive": "10s,10", "dscp": "inherit",
                      "clamp-tcp-mss": "true", "dont-fragment": "no", "allow-fast-path": "true", "disabled": "false"},
         "readonly": {"actual-mtu": "1476", "running": "true"},
@@ -427,7 +427,7 @@ MENU_TABLES = {
     "/interface/ipip": {
         "key": "name", "mandatory": ("remote-address",), "auto_name": "ipip-tunnel",
         "types": {"remote-address": "ip", "local-address": "ip", "allow-fast-path": _BOOL,
-                  "clamp-tcp-mss": _BOOL, "disabled": _BOOL, "mtu": ("num", 0, 65535, "auto")},
+                  "clamp-tcp-mss": _BOOL, "disabled": _BOOL, "keepalive": "keepalive", "mtu": ("num", 0, 65535, "auto")},
         "defaults": {"local-address": "0.0.0.0", "mtu": "auto", "keepalive": "10s,10", "dscp": "inherit",
                      "clamp-tcp-mss": "true", "dont-fragment": "no", "allow-fast-path": "true", "disabled": "false"},
         "readonly": {"actual-mtu": "1480", "running": "true"},
@@ -435,7 +435,7 @@ MENU_TABLES = {
     "/interface/eoip": {
         "key": "name", "mandatory": ("remote-address", "tunnel-id"), "auto_name": "eoip-tunnel",
         "types": {"remote-address": "ip", "local-address": "ip", "allow-fast-path": _BOOL,
-                  "clamp-tcp-mss": _BOOL, "disabled": _BOOL, "tunnel-id": ("num", 0, 65535),
+                  "clamp-tcp-mss": _BOOL, "disabled": _BOOL, "keepalive": "keepalive", "tunnel-id": ("num", 0, 65535),
                   "mtu": ("num", 0, 65535, "auto")},
         "defaults": {"local-address": "0.0.0.0", "mtu": "auto", "keepalive": "10s,10", "dscp": "inherit",
                      "clamp-tcp-mss": "true", "dont-fragment": "no", "allow-fast-path": "true", "disabled": "false"},
@@ -591,6 +591,8 @@ class MenuSchema(object):
             return Arg(name, spec, values=values, negatable=negatable)
         if spec == "protocol":
             return Arg(name, spec, values=completions, negatable=negatable)
+        if spec == "keepalive":
+            return Arg(name, spec, negatable=negatable)
         if spec == "time":
             time_desc = desc if desc and "time interval" in desc else "time interval"
             return _arg_from_desc(name, time_desc, completions, negatable)
@@ -699,6 +701,14 @@ def check_value(arg, raw, lookup_ref):
         if (arg.lo is not None and seconds < arg.lo) or (arg.hi is not None and seconds > arg.hi):
             raise trap("invalid_value", arg.name)
         return format_time(seconds)
+    if kind == "keepalive":
+        # GRE/IPIP/EoIP keepalive: interval[,retries]; RouterOS prints the default as 10s,10
+        # (routeros7-behaviour.md section 4; inspect only says "time interval")
+        interval, _comma, retries = raw.partition(",")
+        seconds = parse_time(interval)
+        if seconds is None or seconds < 1 or (retries and not re.fullmatch(r"\d+", retries)):
+            raise trap("invalid_value", arg.name)
+        return format_time(seconds) + ("," + retries if retries else "")
     if kind == "num":
         if not re.fullmatch(r"-?\d+", raw):
             raise trap("invalid_value", arg.name)

@@ -19,7 +19,11 @@ RouterOS facts it follows (reference §3, MikroTik manual "Packet Flow in Router
   IPsec policies and leaves in clear (the manual's "random packet drops" symptom);
 * the router's own packets take raw output, filter output, srcnat; packets to the router's own
   addresses take raw prerouting and filter input;
-* a packet that arrived decrypted from an SA matches ``ipsec-policy=in,ipsec``.
+* a packet that arrived decrypted from an SA matches ``ipsec-policy=in,ipsec``;
+* a packet routed into a GRE/IPIP interface (and matching no policy itself) is encapsulated: the
+  router sends the GRE/IPIP packet from the interface's local address to its remote-address, and
+  that packet is traced again as the router's own (output), where a transport-mode policy encrypts
+  it (``encapsulated`` and ``outer`` in the result).
 
 Lab simplifications: mangle and dstnat do not change packets and are not traced; lab topologies
 usually have no default route, so a destination that is neither connected nor statically routed is
@@ -78,7 +82,7 @@ class TraceMixin:
                "dst_port": dst_port, "state": state, "path": path, "arrived": None, "route": None,
                "chains": [],
                "connection_state": state, "fasttracked": False, "src_after_nat": src, "nat": None,
-               "ipsec": None, "result": None, "reason": ""}
+               "ipsec": None, "encapsulated": None, "outer": None, "result": None, "reason": ""}
 
         in_interface = None if path == "output" else self._trace_in_interface(name, src)
         # a source behind no interface of ROUTER but inside a tunnel's remote selector arrived
@@ -182,6 +186,24 @@ class TraceMixin:
                        % (filter_chain, decided["rule"]))
             return out
         policy = self._trace_policy(name, src_after, dst, str_protocol, src_port, dst_port)
+        encapsulation = self.tunnel_encapsulation(name, out_interface) if policy is None else None
+        if encapsulation is not None:
+            # routed into a GRE/IPIP interface: the router sends the encapsulated packet itself, and
+            # that packet meets raw/filter output, srcnat and the IPsec policies (a transport policy)
+            outer_protocol, outer_src, outer_dst, kind = encapsulation
+            if outer_src is None:
+                out.update(result="unreachable", reason="tunnel %s has no route to its remote-address %s"
+                           % (out_interface, outer_dst))
+                return out
+            outer = self.trace(name, outer_src, outer_dst, protocol=outer_protocol)
+            out["encapsulated"] = {"interface": out_interface, "type": kind, "protocol": outer_protocol,
+                                   "src": outer_src, "dst": outer_dst,
+                                   "running": self.tunnel_running.get((name, out_interface), True)}
+            out["outer"] = outer
+            out["ipsec"] = outer.get("ipsec")
+            out.update(result=outer["result"], reason="routed into %s %s, encapsulated as %s %s -> %s: %s"
+                       % (kind, out_interface, outer_protocol, outer_src, outer_dst, outer["reason"]))
+            return out
         if policy is None:
             rewritten = " (source rewritten by %s)" % out["nat"] if src_after != src else ""
             out.update(result="clear", reason="no IPsec policy matches %s -> %s%s" % (src_after, dst, rewritten))
@@ -360,6 +382,13 @@ def format_trace(result):
     if result["path"] != "input" and result["result"] not in ("unreachable",):
         rewritten = "rewritten by %s" % result["nat"] if result["nat"] else "unchanged"
         lines.append("  source after srcnat  %s (%s)" % (result["src_after_nat"], rewritten))
+    encapsulated = result.get("encapsulated")
+    if encapsulated:
+        lines.append("  tunnel           routed into %s %s (%s), encapsulated %s %s -> %s" % (
+            encapsulated["type"], encapsulated["interface"], "running" if encapsulated["running"] else "not running",
+            encapsulated["protocol"], encapsulated["src"], encapsulated["dst"]))
+        for line in format_trace(result["outer"]).splitlines()[:-1]:
+            lines.append("    " + line)
     ipsec = result.get("ipsec")
     if ipsec:
         lines.append("  ipsec policy     %s %s peer=%s action=%s" % (ipsec["policy"], ipsec["comment"] or "",
