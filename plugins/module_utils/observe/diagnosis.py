@@ -51,6 +51,9 @@ CAUSES = {
     "certificate_invalid": (
         "the peer's certificate could not be verified",
         "import the issuing CA into /certificate and check the certificate's validity and key usage"),
+    "certificate_missing": (
+        "the identity names no usable certificate of this router",
+        "import this router's certificate with its private key and set it on the /ip ipsec identity"),
     "peer_unreachable": (
         "peer unreachable or IKE (UDP 500/4500) blocked on the way",
         "check the route to {peer} and /ping {peer}; open UDP 500 and 4500 (and ESP) on both ends' input "
@@ -119,7 +122,7 @@ LOG_RULES = [
     # the lab's certificate checks (roslab.ike LOG_TEXTS cert-*); no RouterOS wording in the reference
     ("certificate_invalid", r"peer's certificate has expired|peer's certificate is not valid yet", "UNCONFIRMED (lab)"),
     ("identity_mismatch", r"peer's ID does not match certificate", "UNCONFIRMED (lab)"),
-    ("certificate_invalid", r"no certificate for identity", "UNCONFIRMED (lab)"),
+    ("certificate_missing", r"no certificate for identity", "UNCONFIRMED (lab)"),
     ("peer_unreachable", r"phase1 negotiation failed due to time up", "MANUAL + FIELD"),
     ("selector_mismatch", r"TS_UNACCEPTABLE", "FIELD (reference section 5)"),
     ("ph2_failed_v1", r"failed to get sainfo", "UNCONFIRMED (racoon)"),
@@ -192,7 +195,7 @@ def finding(cause, evidence, peer=None, detail="", severity="error"):
 
 def _peer_of(message, own_addresses):
     for address in addresses_in(message):
-        if address not in own_addresses:
+        if address not in own_addresses and address not in ("0.0.0.0", "::"):
             return address
     return None
 
@@ -226,7 +229,8 @@ def diagnose_log(log_rows, own_addresses=(), established=(), peer_addresses=()):
         cause = classify_line(message)
         if cause is None:
             continue
-        before = _message(rows[index - 1]) if index > 0 else ""
+        # the line before, when logged at the same time (one exchange)
+        before = _message(rows[index - 1]) if index > 0 and _same_time(rows[index - 1], row) else ""
         after = _message(rows[index + 1]) if index + 1 < len(rows) else ""
         peer = _peer_of(message, own)
         if cause == "proposal_mismatch":
@@ -234,10 +238,16 @@ def diagnose_log(log_rows, own_addresses=(), established=(), peer_addresses=()):
                 cause = "proposal_mismatch_phase2"      # IKEv2 CREATE_CHILD refused / IKEv1 quick mode
             elif classified and classified[-1][1] == "proposal_mismatch_phase2" and rows[index - 1] is classified[-1][0]:
                 cause = "proposal_mismatch_phase2"      # the notify after the refusal
-            elif message.startswith("got fatal error") and established:
-                cause = "proposal_mismatch_phase2"      # the initiator, its IKE SA up
-                if peer is None and len(established) == 1:
-                    peer = sorted(established)[0]
+            elif message.startswith("got fatal error") and peer is None:
+                # the initiator's notify names no address: phase 1 of a peer still down, or phase 2
+                # (a child refused) when every peer's IKE SA is up
+                not_up = sorted(set(peer_addresses) - established)
+                if not_up or not established:
+                    cause = "proposal_mismatch_phase1"
+                    peer = not_up[0] if len(not_up) == 1 else None
+                else:
+                    cause = "proposal_mismatch_phase2"
+                    peer = sorted(established)[0] if len(established) == 1 else None
             else:
                 cause = "proposal_mismatch_phase1"
         elif cause == "ph2_failed_v1":
@@ -284,6 +294,12 @@ def diagnose_log(log_rows, own_addresses=(), established=(), peer_addresses=()):
         findings.append(finding(cause, evidence, peer=peer, detail=detail,
                                 severity="warning" if cause == "peer_dead" else "error"))
     return findings
+
+
+def _same_time(first, second):
+    if not (isinstance(first, dict) and isinstance(second, dict)):
+        return True
+    return first.get("time") == second.get("time")
 
 
 def _merge_unaddressed(grouped, order):
@@ -444,17 +460,34 @@ def _active(rule):
     return not _truthy(rule.get("disabled")) and not _truthy(rule.get("invalid"))
 
 
-def first_verdict(rules, chain, protocol, port, src):
-    """The first enabled rule of ``chain`` a packet (protocol, dst port, source address) meets that
-    decides it (accept / drop / reject / fasttrack), with simple matchers only; None when none does.
-    Rules with matchers this check does not evaluate (interfaces, lists, states) are skipped, so a
-    verdict found is certain, a missing one is not."""
-    evaluated = ("chain", "action", "protocol", "dst-port", "port", "src-address", "comment", ".id", "disabled",
-                 "invalid", "dynamic", "bytes", "packets", "log", "log-prefix", "reject-with", ".nextid")
+def _in_list(address_lists, name, address):
+    if str(name).startswith("!"):
+        return not _in_list(address_lists, name[1:], address)
+    return any(row.get("list") == name and _active(row) and _covers(row.get("address"), address)
+               for row in address_lists or ())
+
+
+# matchers first_verdict evaluates; a rule with any other matcher is uncertain
+_EVALUATED = frozenset(("chain", "action", "protocol", "dst-port", "port", "src-address", "src-address-list",
+                        "connection-state", "limit", "comment", ".id", "disabled", "invalid", "dynamic", "bytes",
+                        "packets", "log", "log-prefix", "reject-with", ".nextid"))
+
+
+def first_verdict(rules, chain, protocol, port, src, address_lists=()):
+    """The first enabled rule of ``chain`` that decides the first packet of a new flow (protocol, dst
+    port, source address): accept / drop / reject / tarpit. Matchers understood: protocol, ports,
+    src-address, src-address-list (against ``address_lists``), connection-state (the packet is
+    ``new``) and limit (assumed under the rate). A rule with any other matcher that could accept
+    makes the verdict uncertain: None, as when no rule decides."""
     for rule in rules or ():
         if rule.get("chain") != chain or not _active(rule):
             continue
-        if any(k not in evaluated and v not in ("", None) for k, v in rule.items()):
+        action = rule.get("action")
+        if action not in ("accept", "drop", "reject", "tarpit"):
+            continue
+        if any(k not in _EVALUATED and v not in ("", None) for k, v in rule.items()):
+            if action == "accept":
+                return None
             continue
         if rule.get("protocol") and rule.get("protocol") != protocol:
             continue
@@ -464,16 +497,25 @@ def first_verdict(rules, chain, protocol, port, src):
             continue
         if not _covers(rule.get("src-address"), src):
             continue
-        if rule.get("action") in ("accept", "drop", "reject", "tarpit"):
-            return rule
+        if rule.get("src-address-list") and not _in_list(address_lists, rule["src-address-list"], src):
+            continue
+        states = _split_words(rule.get("connection-state"))
+        if states and "new" not in states:
+            continue
+        return rule
     return None
 
 
-def diagnose_firewall(filter_rules, remote):
+def _split_words(value):
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+def diagnose_firewall(filter_rules, remote, address_lists=()):
     """Rules of this router's input chain that drop IKE (UDP 500/4500) or ESP from ``remote``."""
     findings = []
     for protocol, port in (("udp", 500), ("udp", 4500), ("ipsec-esp", None)):
-        rule = first_verdict(filter_rules, "input", protocol, port, remote + "/32" if "/" not in remote else remote)
+        rule = first_verdict(filter_rules, "input", protocol, port, remote + "/32" if "/" not in remote else remote,
+                             address_lists)
         if rule is not None and rule.get("action") != "accept":
             what = "%s %s" % (protocol, port) if port else protocol
             cause = "natt_problem" if port == 4500 else ("esp_not_received" if port is None else "ike_blocked_by_firewall")
@@ -563,7 +605,7 @@ def diagnose(state, selectors=(), peer_addresses=None):
                                 state.get("peers"), state.get("statistics"))
     for address in sorted(set(a for a in peer_addresses if a)):
         if address not in established:
-            findings += diagnose_firewall(state.get("filter"), address)
+            findings += diagnose_firewall(state.get("filter"), address, state.get("address_lists"))
     findings += diagnose_nat(state.get("nat"), selectors)
     findings += diagnose_fasttrack(state.get("filter"), state.get("raw"), selectors)
     if state.get("mangle") is not None:
@@ -593,7 +635,7 @@ def for_peer(findings, remote):
 
 # the order in which causes explain a down tunnel best (the first present is "the" diagnosis)
 PRIORITY = ("not_configured", "one_end_only", "identity_missing", "ike_blocked_by_firewall", "natt_problem",
-            "proposal_mismatch_phase1", "psk_mismatch", "identity_mismatch", "certificate_invalid",
+            "proposal_mismatch_phase1", "psk_mismatch", "identity_mismatch", "certificate_missing", "certificate_invalid",
             "selector_mismatch", "proposal_mismatch_phase2", "peer_unreachable", "peer_dead", "ph2_stuck",
             "nat_not_bypassed", "fasttrack_bypass", "esp_not_received", "mtu_fragmentation")
 
@@ -630,7 +672,7 @@ def diagnose_tunnel(ends):
                                            peer=end.get("remote"),
                                            detail=": %s is not configured for this tunnel" % other["host"]))
         if other_state is not None:
-            blocked = diagnose_firewall(other_state.get("filter"), end.get("local") or "")
+            blocked = diagnose_firewall(other_state.get("filter"), end.get("local") or "", other_state.get("address_lists"))
             for item in blocked:
                 item["evidence"] = ["on %s: %s" % (other["host"], line) for line in item["evidence"]]
                 item["peer"] = end.get("remote")

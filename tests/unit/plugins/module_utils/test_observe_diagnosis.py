@@ -7,8 +7,8 @@ HUB, SPOKE = "198.51.100.1", "198.51.100.2"
 
 
 def log(*lines):
-    """/log rows from (topics, message) pairs."""
-    return [{"time": "00:00:%02d" % i, "topics": topics, "message": message} for i, (topics, message) in enumerate(lines)]
+    """/log rows from (topics, message) pairs, logged in one exchange (the same time)."""
+    return [{"time": "00:00:10", "topics": topics, "message": message} for topics, message in lines]
 
 
 def causes(findings):
@@ -88,11 +88,21 @@ def test_ikev2_child_proposal_refused_is_phase2():
     assert causes(diagnosis.diagnose_log(rows)) == ["proposal_mismatch_phase1"]
 
 
+def test_a_child_exchange_long_before_does_not_make_a_refusal_phase2():
+    rows = [{"time": "00:00:00", "topics": "ipsec", "message": "create child: respond"},
+            {"time": "00:00:40", "topics": "ipsec,error", "message": "no suitable proposal found."},
+            {"time": "00:00:40", "topics": "ipsec", "message": "reply notify: NO_PROPOSAL_CHOSEN"}]
+    assert causes(diagnosis.diagnose_log(rows)) == ["proposal_mismatch_phase1"]
+
+
 def test_initiator_notify_is_phase2_when_its_ike_sa_is_up():
     rows = log(("ipsec,error", "got fatal error: NO_PROPOSAL_CHOSEN"))
     assert causes(diagnosis.diagnose_log(rows)) == ["proposal_mismatch_phase1"]
-    found = diagnosis.diagnose_log(rows, established=[HUB])
+    found = diagnosis.diagnose_log(rows, established=[HUB], peer_addresses=[HUB])
     assert causes(found) == ["proposal_mismatch_phase2"] and found[0]["peer"] == HUB
+    # a hub whose other spoke is up: the refusal is phase 1 of the spoke that is not
+    found = diagnosis.diagnose_log(rows, established=[SPOKE], peer_addresses=[HUB, SPOKE])
+    assert causes(found) == ["proposal_mismatch_phase1"] and found[0]["peer"] == HUB
 
 
 def test_ikev1_quick_mode():
@@ -274,3 +284,21 @@ def test_offline_nat_without_natt():
                                                    "spoke": {"address": SPOKE, "local_address": "192.168.1.2"}})
     found = diagnosis.offline_check({"hub": {"t1": behind}, "spoke": {"t1": behind}})
     assert causes(found) == ["natt_problem", "natt_problem"]
+
+
+def test_firewall_check_follows_address_lists_and_connection_state():
+    """The collection's own input rules: accepts for the peers' list, then drops for everyone else."""
+    rules = [{".id": "*1", "chain": "input", "action": "accept", "protocol": "udp", "dst-port": "500,4500",
+              "src-address-list": "peers", "connection-state": "established,related"},
+             {".id": "*2", "chain": "input", "action": "accept", "protocol": "udp", "dst-port": "500,4500",
+              "src-address-list": "peers", "connection-state": "new", "limit": "10,5:packet"},
+             {".id": "*3", "chain": "input", "action": "accept", "protocol": "ipsec-esp", "src-address-list": "peers"},
+             {".id": "*4", "chain": "input", "action": "drop", "protocol": "udp", "dst-port": "500,4500"},
+             {".id": "*5", "chain": "input", "action": "drop", "protocol": "ipsec-esp"}]
+    lists = [{"list": "peers", "address": SPOKE}]
+    assert diagnosis.diagnose_firewall(rules, SPOKE, lists) == []
+    assert causes(diagnosis.diagnose_firewall(rules, "203.0.113.7", lists)) == [
+        "ike_blocked_by_firewall", "natt_problem", "esp_not_received"]
+    # an accept this check cannot evaluate before the drop: no claim
+    uncertain = [{"chain": "input", "action": "accept", "in-interface": "ether1"}] + rules
+    assert diagnosis.diagnose_firewall(uncertain, "203.0.113.7", lists) == []

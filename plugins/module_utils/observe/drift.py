@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) ipsecfleet maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Drift: what differs between a router's owned items and its HostPlan, computed by the apply
+pipeline itself (``apply.converge.apply`` in check mode over the rows already printed), so the
+drift is exactly what a converge would change: owned items missing, owned items changed by hand,
+owned items the intent no longer has, firewall rules out of their place. A secret that differs is
+reported as "secret differs", never with its value.
+
+Pure: it works on printed rows (observe.gather.read_state output), not on a router.
+
+Kept Python 3.8+ compatible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import converge
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import default_of
+
+SECRET_DIFFERS = "secret differs"
+WHAT = {"add": "missing", "set": "changed", "remove": "not in the intent", "move": "out of place"}
+
+
+class PrintedRows(object):
+    """An ApiSession stand-in over rows already printed: reads only; any write is a bug."""
+
+    def __init__(self, rows_by_path):
+        self.rows = rows_by_path
+        self.writes = 0
+        self.reads = 0
+
+    def prefetch(self, paths):
+        return None
+
+    def read(self, path):
+        if path not in self.rows or self.rows[path] is None:
+            raise reconcile.ReconcileError("%s was not read from the router" % path)
+        return [dict(row) for row in self.rows[path]]
+
+    def _refuse(self, *args, **kwargs):
+        raise reconcile.ReconcileError("drift never writes")
+
+    add = set = remove = move = _refuse
+
+
+def rows_by_path(state):
+    """{menu path: printed rows} from observe.gather state (section keys)."""
+    return dict((path, state.get(menus.MENUS[path].section)) for path in menus.APPLY_ORDER)
+
+
+def compute(state, plan, sections, secret_update="on_change"):
+    """The drift of one router: a list of entries
+    ``{section, menu, key, what (missing | changed | not in the intent | out of place), fields}``
+    where ``fields`` (changed items) lists ``{field, router, intent}`` (a secret: ``secret differs``).
+
+    ``plan``: the router's HostPlan; ``sections``: the sections a converge would manage
+    (site_engine.sections_of(features)). The firewall's sections are planned with the plan's
+    placement blocks, as ipsec_site does."""
+    desired = dict((s, plan.sections.get(s, [])) for s in sections)
+    paths = [menus.MENUS_BY_SECTION[s].path for s in sections]
+    firewall = any(p in menus.FIREWALL_PATHS for p in paths)
+    rows = rows_by_path(state)
+    result = converge.apply(PrintedRows(rows), desired, "overridden", check_mode=True, menu_paths=paths,
+                            secret_update=secret_update, blocks=plan.blocks if firewall else None)
+    entries = []
+    for op in result.get("operations") or []:
+        menu = menus.MENUS[op["menu"]]
+        entry = {"section": menu.section, "menu": menu.path, "key": op["key"], "what": WHAT[op["action"]]}
+        if op["action"] == "set":
+            entry["fields"] = _fields(menu, rows.get(menu.path) or [], op)
+        entries.append(entry)
+    return entries
+
+
+def _fields(menu, rows, op):
+    current = next((row for row in rows if menus.owner_key(menu, row) == op["key"]
+                    and not reconcile.is_dynamic(row)), {})
+    fields = []
+    for name in sorted(op["args"]):
+        field = name.lstrip("!")
+        if field in menu.secrets:
+            fields.append({"field": field, "router": SECRET_DIFFERS, "intent": SECRET_DIFFERS})
+            continue
+        printed = current.get(field)
+        if printed is None:
+            printed = default_of(menu.path, field)
+        wanted = None if name.startswith("!") else op["args"][name]
+        fields.append({"field": field, "router": printed, "intent": wanted})
+    return fields
+
+
+def describe(entries):
+    """One line per drift entry, for people."""
+    lines = []
+    for entry in entries:
+        text = "%s %s: %s" % (entry["menu"], entry["key"], entry["what"])
+        if entry.get("fields"):
+            text += " (" + "; ".join(
+                "%s secret differs" % f["field"] if f["router"] == SECRET_DIFFERS
+                else "%s: router %s, intent %s" % (f["field"], f["router"], f["intent"]) for f in entry["fields"]) + ")"
+        lines.append(text)
+    return lines
