@@ -180,6 +180,18 @@ writes:
   description: Number of API writes done for the change (0 in check mode).
   returned: always
   type: int
+writes_unconfirmed:
+  description: On a failure, writes sent whose reply never came (the connection was lost); they may have taken effect.
+  returned: when a failed task lost the reply to a write
+  type: int
+covered_by_foreign:
+  description:
+    - Planned rules not added because a foreign rule of the router already does the same in their place (RouterOS's default
+      configuration forward accept established/related and drop invalid). Each has C(key), the router's rule C(id) and
+      C(comment), and a C(note).
+  returned: when such rules were found
+  type: list
+  elements: dict
 mss:
   description: The MSS the clamping rules use.
   returned: when clamping is on

@@ -178,6 +178,10 @@ writes:
   description: Number of API writes done (0 in check mode).
   returned: always
   type: int
+writes_unconfirmed:
+  description: On a failure, writes sent whose reply never came (the connection was lost); they may have taken effect.
+  returned: when a failed task lost the reply to a write
+  type: int
 gathered:
   description: The owned items, per section, in the format of O(config).
   returned: when O(state=gathered)

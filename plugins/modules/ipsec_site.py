@@ -174,6 +174,18 @@ writes:
   description: Number of API writes done (0 in check mode); on a failure, the writes that took effect.
   returned: always
   type: int
+writes_unconfirmed:
+  description: On a failure, writes sent whose reply never came (the connection was lost); they may have taken effect.
+  returned: when a failed task lost the reply to a write
+  type: int
+covered_by_foreign:
+  description:
+    - Planned rules not added because a foreign rule of the router already does the same in their place (RouterOS's default
+      configuration forward accept established/related and drop invalid). Each has C(key), the router's rule C(id) and
+      C(comment), and a C(note).
+  returned: when such rules were found
+  type: list
+  elements: dict
 tunnels:
   description: Names of the intent's tunnels that end on this router.
   returned: always except O(state=rendered) without intent

@@ -72,7 +72,7 @@ def _clock(seconds):
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
-def _menu_plans(rows, desired, state, paths, blocks, secret_update, anchors):
+def _menu_plans(rows, desired, state, paths, blocks, secret_update, anchors, notes):
     plans = []
     delete_everything = state == "deleted" and not any(desired.get(s) for s in desired)
     for path in paths:
@@ -82,6 +82,9 @@ def _menu_plans(rows, desired, state, paths, blocks, secret_update, anchors):
             # the firewall feature's rules go into their blocks among foreign rules
             menu_plan = reconcile.MenuPlan(menu)
             menu_plan.rows = list(rows[path])
+            if state != "deleted":
+                items, covered = placement.covered_by_foreign(menu.section, menu_plan.rows, items, blocks)
+                notes.extend(covered)
             try:
                 menu_plan.operations, menu_plan.removals = placement.plan_menu(
                     menu.section, menu_plan.rows, items, blocks, state)
@@ -153,10 +156,14 @@ without blocks. Returns the result (changed, commands, writes, operations, diff,
                                   for p in paths)
         return result
     # every menu is read and planned before the first write: a collision aborts a run untouched
-    plans = _menu_plans(rows, desired, state, paths, blocks, secret_update, anchors or {})
+    covered = []
+    plans = _menu_plans(rows, desired, state, paths, blocks, secret_update, anchors or {}, covered)
     plans, operations = reconcile.ordered_operations(session, plans)
     result.update(changed=bool(operations), commands=[op.command() for op in operations],
                   operations=[op.as_dict() for op in operations], diff=_diff(plans, rows, operations, blocks))
+    if covered:
+        # planned rules the router's own rules already do (RouterOS default configuration): not added
+        result["covered_by_foreign"] = covered
     if guard is not None and FILTER in rows:
         _static_lockout_check(guard, rows, operations, result)
     if check_mode or not operations:

@@ -44,7 +44,8 @@ _FILTER_STOPS = frozenset(("drop", "reject", "tarpit", "jump", "return"))
 
 
 class Block(object):
-    def __init__(self, name, section, chain, stops, floor=(), stop_without_passthrough=False):
+    def __init__(self, name, section, chain, stops, floor=(), stop_without_passthrough=False,
+                 foreign_equivalents=False):
         self.name = name
         self.section = section
         self.chain = chain
@@ -52,6 +53,8 @@ class Block(object):
         # actions of foreign rules the block must come after (the last one in the chain)
         self.floor = frozenset(floor)
         self.stop_without_passthrough = stop_without_passthrough
+        # an item of the block is left out when a foreign rule in its place already does the same
+        self.foreign_equivalents = foreign_equivalents
 
     @property
     def menu(self):
@@ -62,7 +65,8 @@ BLOCKS = dict((block.name, block) for block in (
     Block("raw-notrack", "raw", "prerouting", ("accept", "drop", "jump", "return")),
     Block("input", "filter", "input", _FILTER_STOPS),
     Block("forward-ipsec", "filter", "forward", _FILTER_STOPS | frozenset(("fasttrack-connection",))),
-    Block("forward-state", "filter", "forward", _FILTER_STOPS, floor=("fasttrack-connection",)),
+    Block("forward-state", "filter", "forward", _FILTER_STOPS, floor=("fasttrack-connection",),
+          foreign_equivalents=True),
     Block("nat-bypass", "nat", "srcnat",
           ("masquerade", "src-nat", "netmap", "same", "endpoint-independent-nat", "jump", "return")),
     Block("mss", "mangle", "forward", ("accept", "jump", "return", "drop"), stop_without_passthrough=True),
@@ -128,6 +132,70 @@ def misplaced(block, rows, keys):
         if index <= floor or (anchor is not None and index > anchor):
             wrong.append(row)
     return wrong
+
+
+# what a rule prints besides its matchers: none of these changes which packets it takes
+_NOT_MATCHING = frozenset((".id", "chain", "action", "comment", "disabled", "dynamic", "invalid", "log",
+                           "log-prefix", "bytes", "packets", "hw-offload"))
+
+
+def _states(text):
+    return frozenset(part.strip() for part in str(text or "").split(",") if part.strip())
+
+
+def _covers(row, wanted):
+    """True when the foreign ``row`` takes every packet the owned rule ``wanted`` (RouterOS
+    arguments) would take, with the same action: same chain and action, enabled, the same matchers
+    except a ``connection-state`` that may list more states (``established,related,untracked``
+    covers ``established,related``)."""
+    if row.get("chain") != wanted.get("chain") or _action(row) != wanted.get("action", "accept"):
+        return False
+    if normalize("disabled", row.get("disabled", "false")) == "true" or normalize("invalid", row.get("invalid", "false")) == "true":
+        return False
+    for name in set(row) | set(wanted):
+        if name in _NOT_MATCHING:
+            continue
+        theirs, ours = row.get(name, ""), wanted.get(name, "")
+        if name == "connection-state":
+            if "!" in theirs or "!" in ours or not _states(ours) or not _states(ours) <= _states(theirs):
+                return False
+        elif normalize(name, theirs) != normalize(name, ours):
+            return False
+    return True
+
+
+def covered_by_foreign(section, rows, items, blocks_of):
+    """``items`` without those a foreign rule already does in the item's place, and a note per left-out item.
+
+    Only blocks with ``foreign_equivalents`` (forward-state): on a router with RouterOS's default
+    configuration ``defconf: accept established,related, untracked`` and ``defconf: drop invalid``
+    sit after FastTrack, where the block's rules would go; a second copy would only shadow or be
+    shadowed. The foreign rule must lie in the block's bounds (after the last FastTrack, no foreign
+    stop before it), so every packet the owned rule would see reaches it.
+    """
+    menu = menu_table.MENUS_BY_SECTION[section]
+    if not menu.ordered:
+        return list(items), []
+    kept, notes = [], []
+    for item in items:
+        key = menu_table.owner_key(menu, item)
+        block = BLOCKS.get(blocks_of.get(key))
+        if block is None or not block.foreign_equivalents or block.section != section:
+            kept.append(item)
+            continue
+        wanted = reconcile.to_api_item(menu, item)
+        floor, anchor = bounds(block, rows)
+        last = len(rows) - 1 if anchor is None else anchor
+        match = next((row for index, row in enumerate(rows) if floor < index <= last and is_foreign(menu, row)
+                      and _covers(row, wanted)), None)
+        if match is None:
+            kept.append(item)
+            continue
+        notes.append({"key": key, "id": match.get(".id"), "comment": match.get("comment", ""),
+                      "note": "not added: the router's own rule %s%s already does it in its place (%s)"
+                              % (match.get(".id"), (" (%s)" % match["comment"]) if match.get("comment") else "",
+                                 item.get("comment", key))})
+    return kept, notes
 
 
 def _block_order(menu, section_items, blocks_of):

@@ -112,7 +112,7 @@ def _address_or_none(value):
 # misspelt key (`adresses`, `defconfig`) never leaves a router silently unconfigured
 TOPOLOGY_KEYS = ("routers", "links", "management_address")
 ROUTER_KEYS = ("version", "api_port", "api_ssl_port", "management_address", "interfaces",
-               "addresses", "identity")
+               "addresses", "identity", "defconf")
 # an interface entry: its name and the ethernet properties a CHR port has at boot
 INTERFACE_KEYS = ("name", "default-name", "mac-address", "mtu", "disabled")
 

@@ -105,16 +105,44 @@ DEVICE_MODE_VALUES = {"new": ("advanced", "basic", "home", "rose"), "old": ("ent
 DEVICE_MODE_ACTIVATION = 300     # manual: activation-timeout default 5m, range 10s..1d
 
 
+# RouterOS 7 default configuration firewall, in order, verbatim from real exports (see
+# Router._install_defconf for the sources)
+DEFCONF_FILTER = (
+    {"chain": "input", "action": "accept", "connection-state": "established,related,untracked",
+     "comment": "defconf: accept established,related,untracked"},
+    {"chain": "input", "action": "drop", "connection-state": "invalid", "comment": "defconf: drop invalid"},
+    {"chain": "input", "action": "accept", "protocol": "icmp", "comment": "defconf: accept ICMP"},
+    {"chain": "input", "action": "accept", "dst-address": "127.0.0.1",
+     "comment": "defconf: accept to local loopback (for CAPsMAN)"},
+    {"chain": "input", "action": "drop", "in-interface-list": "!LAN", "comment": "defconf: drop all not coming from LAN"},
+    {"chain": "forward", "action": "accept", "ipsec-policy": "in,ipsec", "comment": "defconf: accept in ipsec policy"},
+    {"chain": "forward", "action": "accept", "ipsec-policy": "out,ipsec", "comment": "defconf: accept out ipsec policy"},
+    {"chain": "forward", "action": "fasttrack-connection", "connection-state": "established,related",
+     "comment": "defconf: fasttrack"},
+    {"chain": "forward", "action": "accept", "connection-state": "established,related,untracked",
+     "comment": "defconf: accept established,related, untracked"},
+    {"chain": "forward", "action": "drop", "connection-state": "invalid", "comment": "defconf: drop invalid"},
+    {"chain": "forward", "action": "drop", "connection-state": "new", "connection-nat-state": "!dstnat",
+     "in-interface-list": "WAN", "comment": "defconf: drop all from WAN not DSTNATed"},
+)
+DEFCONF_NAT = (
+    {"chain": "srcnat", "action": "masquerade", "ipsec-policy": "out,none", "out-interface-list": "WAN",
+     "comment": "defconf: masquerade"},
+)
+
+
 class Router(Store):
     """One emulated RouterOS router (see tests/roslab/README.md for the contract)."""
 
-    def __init__(self, name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None):
+    def __init__(self, name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None,
+                 defconf=False):
         Store.__init__(self, version)
         self.name = name
         self.clock = 0.0
         self._hardware = [dict(i) for i in interfaces]
         self._addresses = [dict(a) for a in addresses]
         self._identity = identity or name
+        self._defconf = bool(defconf)
         self._install_factory()
         for address in self._addresses:
             self.execute("/ip/address/add", address, [])
@@ -172,6 +200,31 @@ class Router(Store):
         resource["version"] = schema.version_string(self.version)
         self._builtin("/system/resource", resource)
         self._builtin(DEVICE_MODE, self._device_mode_factory())
+        if self._defconf:
+            self._install_defconf()
+
+    def _install_defconf(self):
+        """RouterOS 7's default configuration (a SOHO router's ``defconf`` script, re-applied by a
+        reset), as far as the lab has the menus: the WAN/LAN interface lists, the firewall filter and
+        the masquerade, in their order, added through the same commands a client would use.
+
+        Sources: routeros7-behaviour.md §3 "v7 default config" (the IPsec forward accepts, FastTrack,
+        the masquerade with ``ipsec-policy=out,none``) and real ``/export`` files of RouterOS 7
+        routers in their default configuration (7.20.1 and others: the rules and comments below,
+        verbatim). Differences: the first ethernet port is the WAN member and the other ports are LAN
+        members directly (defconf bridges them; the lab has no bridge); the fasttrack rule has no
+        ``hw-offload`` (only devices with switch-chip offload have it; the 7.22.2 CHR tree lacks it);
+        DHCP, DNS and the 192.168.88.1 address are left to the topology."""
+        ports = [hw["name"] for hw in self._hardware]
+        for name in ("WAN", "LAN"):
+            self.execute("/interface/list/add", {"name": name, "comment": "defconf"}, [])
+        for index, port in enumerate(ports):
+            self.execute("/interface/list/member/add",
+                         {"interface": port, "list": "WAN" if index == 0 else "LAN", "comment": "defconf"}, [])
+        for rule in DEFCONF_FILTER:
+            self.execute(FILTER + "/add", dict(rule), [])
+        for rule in DEFCONF_NAT:
+            self.execute("/ip/firewall/nat/add", dict(rule), [])
 
     # -- /system/device-mode --------------------------------------------------------------------
     def _device_mode_new_names(self):
@@ -837,7 +890,9 @@ def _rsc_value(value):
     return value
 
 
-def build_router(name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None):
-    """A router with factory defaults, the given ethernet interfaces and IP addresses."""
-    return Router(name, version=version, interfaces=interfaces, addresses=addresses, identity=identity)
+def build_router(name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None, defconf=False):
+    """A router with factory defaults, the given ethernet interfaces and IP addresses; ``defconf``:
+    RouterOS 7's default configuration on top (interface lists, firewall, masquerade)."""
+    return Router(name, version=version, interfaces=interfaces, addresses=addresses, identity=identity,
+                  defconf=defconf)
 

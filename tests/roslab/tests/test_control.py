@@ -378,3 +378,38 @@ def test_call_runs_on_the_lab_loop(lab):
     import threading
     assert lab.call(threading.current_thread).name == "roslab-loop"
     assert lab.call(lambda: lab.router("hub").config) == {}
+
+
+def test_defconf_router_starts_in_routeros_default_configuration(tmp_path):
+    topology = {"routers": {"home": {"defconf": True, "interfaces": [{"name": "ether1"}, {"name": "ether2"},
+                                                                     {"name": "ether3"}]},
+                            "bare": {"interfaces": [{"name": "ether1"}]}}}
+    lab = Lab.from_topology(topology, state_dir=tmp_path, fabric=False, api_ssl=False)
+    lab.start()
+    try:
+        home = lab.router("home")
+        filter_rows = home.items("/ip/firewall/filter")
+        assert filter_rows[0]["dynamic"] == "true"  # the counter rule stays on top
+        comments = [r["comment"] for r in filter_rows[1:]]
+        assert comments[:5] == ["defconf: accept established,related,untracked", "defconf: drop invalid",
+                                "defconf: accept ICMP", "defconf: accept to local loopback (for CAPsMAN)",
+                                "defconf: drop all not coming from LAN"]
+        assert comments[5:] == ["defconf: accept in ipsec policy", "defconf: accept out ipsec policy",
+                                "defconf: fasttrack", "defconf: accept established,related, untracked",
+                                "defconf: drop invalid", "defconf: drop all from WAN not DSTNATed"]
+        # routeros7-behaviour.md section 3, the v7 default config lines
+        assert {"chain": "forward", "action": "accept", "ipsec-policy": "in,ipsec"}.items() <= filter_rows[6].items()
+        assert filter_rows[8]["action"] == "fasttrack-connection"
+        nat = home.items("/ip/firewall/nat")
+        assert [(r["action"], r["ipsec-policy"], r["out-interface-list"]) for r in nat] == [
+            ("masquerade", "out,none", "WAN")]
+        members = sorted((r["list"], r["interface"]) for r in home.items("/interface/list/member"))
+        assert members == [("LAN", "ether2"), ("LAN", "ether3"), ("WAN", "ether1")]
+        # a reset re-applies the default configuration, as RouterOS's reset-configuration does
+        lab.reset("home")
+        assert len(lab.router("home").items("/ip/firewall/filter")) == 12
+        # without defconf: factory state (the counter rule only)
+        assert len(lab.router("bare").items("/ip/firewall/filter")) == 1
+        assert lab.router("bare").items("/ip/firewall/nat") == []
+    finally:
+        lab.stop()

@@ -2,9 +2,10 @@
 plus hand-made rules: placement, idempotence, lock-out refusal, commit-confirm arm/disarm, and the
 revert script run by the lab's RouterOS script interpreter."""
 import copy
-import inspect
 
+import librouteros
 import pytest
+from roslab import control, script
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement as fpl
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import firewall_engine as firewall_runner
@@ -14,8 +15,6 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import 
 
 from test_firewall_layouts import ADDRESS_LIST, EXTRA_FILTER, EXTRA_LISTS, EXTRA_MANGLE, EXTRA_NAT, EXTRA_RAW, FILTER
 
-control = pytest.importorskip("roslab.control")
-librouteros = pytest.importorskip("librouteros")
 
 TOPOLOGY = {"routers": {"hub": {"version": "7.22.2", "interfaces": [{"name": "ether1"}, {"name": "ether2"}],
                                 "addresses": [{"address": "198.51.100.1/24", "interface": "ether1"},
@@ -29,16 +28,14 @@ FOREIGN = {FILTER: EXTRA_FILTER, "/ip/firewall/nat": EXTRA_NAT, "/ip/firewall/ra
            "/ip/firewall/mangle": EXTRA_MANGLE, ADDRESS_LIST: EXTRA_LISTS}
 
 
-# Labs that admit API connections through the router's input chain take the client's address from
+# The lab admits API connections through the router's input chain, taking the client's address from
 # the topology: the NOC host on the hub's LAN (ether2, interface list LAN).
 MANAGEMENT_ADDRESS = "10.10.0.50"
-ADMISSION = "management_address" in inspect.signature(control.RouterSpec.__init__).parameters
 
 
 def topology():
     topo = copy.deepcopy(TOPOLOGY)
-    if ADMISSION:
-        topo["management_address"] = MANAGEMENT_ADDRESS
+    topo["management_address"] = MANAGEMENT_ADDRESS
     return topo
 
 
@@ -159,7 +156,6 @@ def test_failed_reconnect_leaves_the_revert_armed_and_it_restores(lab):
     scheduler = [r for r in rows(lab, "/system/scheduler") if r.get("name") == lockout.REVERT_NAME]
     assert scheduler and scheduler[0]["interval"] in ("2m", "2m0s", "00:02:00")
     # the scheduler fires: the lab runs the script like RouterOS would
-    from roslab import script
     lab.call(script.run_script, lab.router("hub"), "/system script run %s" % lockout.REVERT_NAME)
     restored = firewall(lab)
     assert strip(restored) == strip(confirmed)
@@ -209,8 +205,6 @@ def test_rendered_needs_no_router():
     assert result["mss"] == 1382
 
 
-@pytest.mark.skipif(not ADMISSION or not hasattr(control.Lab, "advance"),
-                    reason="this roslab does not admit API connections through the router firewall")
 def test_real_lockout_is_reverted_by_the_router(lab):
     """Without the static check, a rule that drops the NOC's API packets goes in: the new connection
     is refused, the task says when the router reverts, and the lab's scheduler does it."""
@@ -341,3 +335,46 @@ def test_a_dropped_connection_reports_what_was_written(lab, when):
             seen_unconfirmed = True
             assert "failed after %d write(s) (its reply never came" % result["writes"] in str(failure.value)
     assert seen_unconfirmed
+
+
+def test_on_a_defconf_router_the_forward_state_rules_are_not_doubled(tmp_path):
+    """A router in RouterOS's default configuration (the lab's defconf: true) already accepts
+    established/related (and untracked) and drops invalid after FastTrack: the firewall says so and
+    adds no second copy; the rest goes in as usual and a second run writes nothing."""
+    topo = topology()
+    topo["routers"]["hub"]["defconf"] = True
+    lab = control.Lab.from_topology(topo, base_port=0, state_dir=str(tmp_path), save_delay=0.05)
+    lab.start()
+    try:
+        before = firewall(lab)
+        assert [r["comment"] for r in before[FILTER]][-3:] == [
+            "defconf: accept established,related, untracked", "defconf: drop invalid",
+            "defconf: drop all from WAN not DSTNATed"]
+        result = firewall_runner.run(params(), lambda: connect(lab))
+        assert result["confirmed"] is True
+        covered = dict((note["key"], note) for note in result["covered_by_foreign"])
+        assert sorted(covered) == ["fw-fwd-established", "fw-fwd-invalid"]
+        assert "defconf: accept established,related, untracked" in covered["fw-fwd-established"]["note"]
+        assert covered["fw-fwd-invalid"]["comment"] == "defconf: drop invalid"
+        after = firewall(lab)
+        keys = [menus.owner_key(menus.MENUS[FILTER], r) for r in after[FILTER]]
+        assert "fw-fwd-established" not in keys and "fw-fwd-invalid" not in keys
+        assert "fw-fwd-ipsec-in" in keys and "fw-in-esp" in keys
+        assert foreign(after) == foreign(before)
+        again = firewall_runner.run(params(), lambda: connect(lab))
+        assert again["writes"] == 0 and len(again["covered_by_foreign"]) == 2
+        # the operator disables the defconf accept: ours goes in after FastTrack, where it belongs
+        api = connect(lab)
+        try:
+            accept = [r for r in rows(lab, FILTER) if r.get("comment") == "defconf: accept established,related, untracked"][0]
+            api.path("ip", "firewall", "filter").update(**{".id": accept[".id"], "disabled": "yes"})
+        finally:
+            api.close()
+        third = firewall_runner.run(params(), lambda: connect(lab))
+        assert [n["key"] for n in third["covered_by_foreign"]] == ["fw-fwd-invalid"]
+        order = [(r["chain"], r.get("comment", "")) for r in rows(lab, FILTER)]
+        placed = [i for i, (_chain, c) in enumerate(order) if c.startswith("ipsecfleet:fw-fwd-established")]
+        assert len(placed) == 1
+        assert order.index(("forward", "defconf: fasttrack")) < placed[0] < order.index(("forward", "defconf: drop invalid"))
+    finally:
+        lab.stop()

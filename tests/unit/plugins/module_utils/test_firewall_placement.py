@@ -248,3 +248,47 @@ def test_a_duplicated_owned_rule_is_removed_and_the_first_kept():
     operations = run(session, plan)
     assert [(op.action, op.target) for op in operations] == [("remove", "*DD")]
     assert original in session.menus[FILTER]
+
+
+def _forward_state_items():
+    plan = fp.build_plan(copy.deepcopy(TUNNELS), {}, {})
+    return plan, [i for i in plan.sections["filter"] if plan.blocks[menus.owner_key(menus.MENUS[FILTER], i)] == "forward-state"]
+
+
+def test_defconf_forward_state_rules_cover_ours():
+    plan, items = _forward_state_items()
+    assert [menus.owner_key(menus.MENUS[FILTER], i) for i in items] == ["fw-fwd-established", "fw-fwd-invalid"]
+    kept, notes = fpl.covered_by_foreign("filter", layout("defconf")[FILTER], plan.sections["filter"], plan.blocks)
+    assert [n["key"] for n in notes] == ["fw-fwd-established", "fw-fwd-invalid"]
+    assert [n["id"] for n in notes] == ["*9", "*A"]
+    assert len(kept) == len(plan.sections["filter"]) - 2
+
+
+@pytest.mark.parametrize("change, covered", [
+    ({}, ["fw-fwd-established", "fw-fwd-invalid"]),
+    ({"*9": {"disabled": "true"}}, ["fw-fwd-invalid"]),                    # a disabled rule does nothing
+    ({"*9": {"src-address": "10.0.0.0/8"}}, ["fw-fwd-invalid"]),           # narrower: not the same packets
+    ({"*9": {"connection-state": "established"}}, ["fw-fwd-invalid"]),     # fewer states than ours
+    ({"*9": {"connection-state": "!invalid"}}, ["fw-fwd-invalid"]),        # a negation is not a cover
+    ({"*A": {"action": "reject"}}, ["fw-fwd-established"]),                # another action
+    ({"*9": {"log": "true", "log-prefix": "est"}}, ["fw-fwd-established", "fw-fwd-invalid"]),  # logging matches nothing
+])
+def test_only_an_equivalent_foreign_rule_covers(change, covered):
+    plan, _items = _forward_state_items()
+    rows = layout("defconf")[FILTER]
+    for row in rows:
+        row.update(change.get(row[".id"], {}))
+    _kept, notes = fpl.covered_by_foreign("filter", rows, plan.sections["filter"], plan.blocks)
+    assert [n["key"] for n in notes] == covered
+
+
+def test_a_cover_outside_the_block_does_not_count():
+    # an established accept above FastTrack (or behind a foreign drop) is not where ours would be
+    plan, _items = _forward_state_items()
+    rows = [DYNAMIC_DUMMY,
+            {".id": "*1", "chain": "forward", "action": "accept", "connection-state": "established,related"},
+            {".id": "*2", "chain": "forward", "action": "fasttrack-connection", "connection-state": "established,related"},
+            {".id": "*3", "chain": "forward", "action": "drop", "src-address": "10.99.0.0/16"},
+            {".id": "*4", "chain": "forward", "action": "drop", "connection-state": "invalid"}]
+    _kept, notes = fpl.covered_by_foreign("filter", rows, plan.sections["filter"], plan.blocks)
+    assert notes == []
