@@ -13,12 +13,11 @@ its tunnel and the hub fails over to it; a converge after that writes nothing.
 import pytest
 
 from engine_lab_helpers import connect
+from roslab import control
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import site_engine
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan
 
-control = pytest.importorskip("roslab.control")
-pytest.importorskip("librouteros")
 
 PSK = "Kq7vLw2pZr9sTx4bNm8cYd3f"
 INTERVAL = 5          # failover.interval (seconds)

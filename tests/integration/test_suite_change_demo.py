@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from roslab import control
 
 from engine_lab_helpers import ROOT
 
@@ -18,7 +19,6 @@ NEW_SUITE = "ikev2-aes256cbc-sha256-modp2048"
 
 @pytest.fixture(scope="module")
 def demo_lab(tmp_path_factory):
-    control = pytest.importorskip("roslab.control")
     lab = control.Lab.from_topology(os.path.join(LAB_INVENTORY, "topology.yml"), base_port=0,
                                     state_dir=str(tmp_path_factory.mktemp("demo-lab")), save_delay=0.05)
     lab.start()

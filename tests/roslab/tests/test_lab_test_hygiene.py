@@ -69,3 +69,29 @@ def test_the_lab_does_not_probe_its_own_parts():
     offenders = ["%s:%d" % (path.name, n) for path in sorted(LAB_SOURCE.glob("*.py"))
                  for n in _calls_named(path, {"hasattr"})]
     assert offenders == []
+
+
+COLLECTION_TESTS = pathlib.Path(__file__).resolve().parents[3] / "tests"
+LAB_NAMES = ("roslab", "control", "menus", "script", "fabric", "lab", "router")  # how the tests name lab parts
+
+
+def test_collection_tests_import_the_lab_directly():
+    # the collection's lab tests (tests/unit, tests/integration) import roslab and librouteros
+    # (test dependencies make setup installs): importorskip would turn a broken lab into skips,
+    # and probing the lab's classes (inspect.signature, hasattr) would skip a test after a rename
+    offenders = []
+    for directory in ("unit", "integration"):
+        for path in sorted((COLLECTION_TESTS / directory).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                text = ast.unparse(node.func)
+                if text.endswith("importorskip") and node.args and isinstance(node.args[0], ast.Constant) \
+                        and str(node.args[0].value).split(".")[0] in ("roslab", "librouteros"):
+                    offenders.append("%s:%d importorskip(%r)" % (path.name, node.lineno, node.args[0].value))
+                elif text.endswith("inspect.signature"):
+                    offenders.append("%s:%d %s" % (path.name, node.lineno, ast.unparse(node)))
+                elif text == "hasattr" and node.args and ast.unparse(node.args[0]).split(".")[0] in LAB_NAMES:
+                    offenders.append("%s:%d %s" % (path.name, node.lineno, ast.unparse(node)))
+    assert offenders == []

@@ -1,14 +1,14 @@
 """End to end on the lab: intent -> plan -> apply engine over the RouterOS API (librouteros) ->
 tunnels established by the lab's IKE, and a second apply changes nothing."""
+import librouteros
 import pytest
+from roslab import control
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import converge
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
 
-control = pytest.importorskip("roslab.control")
-librouteros = pytest.importorskip("librouteros")
 
 PSK1 = "lab-only-key-for-branch1-0123"
 PSK2 = "lab-only-key-for-branch2-4567"

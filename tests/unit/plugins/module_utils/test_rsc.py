@@ -1,6 +1,8 @@
 """Rendering a plan as a RouterOS .rsc script: quoting, secrets, order, and /import into the lab."""
 import pytest
 from hypothesis import given, settings, strategies as st
+from roslab import menus as roslab_menus
+from roslab import script as roslab_script
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
@@ -8,8 +10,6 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ip
 
 from test_intent_fixtures import PSK, PSK2, hostvars, tunnel
 
-roslab_menus = pytest.importorskip("roslab.menus")
-roslab_script = pytest.importorskip("roslab.script")
 
 IPSEC_MENUS = ("/ip/ipsec/profile", "/ip/ipsec/policy/group", "/ip/ipsec/proposal", "/ip/ipsec/peer",
                "/ip/ipsec/identity", "/ip/ipsec/policy")
