@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import yaml
+from roslab import control
 
 from engine_lab_helpers import ROOT
 
@@ -55,7 +56,6 @@ def vaulted_keys():
 
 @pytest.fixture(scope="module")
 def example_lab(tmp_path_factory):
-    control = pytest.importorskip("roslab.control")
     lab = control.Lab.from_topology(lab_topology(), base_port=0, state_dir=str(tmp_path_factory.mktemp("example-lab")),
                                     fabric=False, save_delay=0.2)
     lab.start()

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from roslab import control
 
 from engine_lab_helpers import ROOT
 
@@ -48,7 +49,6 @@ def inventory():
 
 @pytest.fixture(scope="module")
 def fleet_lab(tmp_path_factory):
-    control = pytest.importorskip("roslab.control")
     lab = control.Lab.from_topology(topology(), base_port=0, state_dir=str(tmp_path_factory.mktemp("rollout-lab")),
                                     save_delay=0.2)
     lab.start()

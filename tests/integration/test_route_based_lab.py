@@ -14,9 +14,8 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import s
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import route_based
 
-control = pytest.importorskip("roslab.control")
-pytest.importorskip("librouteros")
-from roslab.trace import format_trace  # noqa: E402  (after the skip: a broken import must fail, not skip)
+from roslab import control
+from roslab.trace import format_trace
 
 PSK = "Rb7vLw2pZr9sTx4bNm8cYd3f"
 HOSTVARS = {
