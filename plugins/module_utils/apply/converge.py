@@ -27,7 +27,7 @@ import time
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import lockout
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import placement
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import reconcile
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import ApiSession, explain_permissions
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
 
 FILTER = "/ip/firewall/filter"
@@ -203,7 +203,8 @@ def converge(connect, desired, state, sections, blocks=None, guard=None, check_m
     except (ConvergeError, lockout.LockoutError):  # LockoutError: a revert still armed, refused unwritten
         raise
     except Exception as error:  # a trap or a lost connection outside the writes (reading, arming)
-        raise ConvergeError(str(error), written(session, {"changed": False, "commands": []}))
+        raise ConvergeError(explain_permissions(str(error)),
+                            written(session, {"changed": False, "commands": []}))
     finally:
         session.close()
     if result.get("revert_armed_until"):

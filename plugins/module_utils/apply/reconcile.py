@@ -24,6 +24,7 @@ __metaclass__ = type
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus as menu_table
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.session import explain_permissions
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values import (
     default_of,
     normalize,
@@ -687,8 +688,8 @@ def execute(session, operations):
                 lost = (" (its reply never came: it was sent and may have taken effect, %d write(s) in all "
                         "unconfirmed)" % session.unconfirmed)
             raise ReconcileError(
-                "%s failed after %d write(s)%s: %s" % (op.command(), session.writes, lost,
-                                                       scrub(str(error), op.args, op.menu)))
+                "%s failed after %d write(s)%s: %s" % (op.command(), session.writes, lost, explain_permissions(
+                    scrub(str(error), op.args, op.menu), writing=True)))
 
 
 def _resolve(value, new_ids):

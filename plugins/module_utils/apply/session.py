@@ -23,6 +23,19 @@ except ImportError:  # community.routeros' check_has_library reports the missing
     _LibrouterosApi = _TrapError = _MultiTrapError = _parse_word = None
 
 TAG_WORD = ".tag="
+# RouterOS's answer to a command the API user's group has no policy for (manual "User")
+PERMISSION_TRAP = "not enough permissions"
+
+
+def explain_permissions(text, writing=None):
+    """``text`` of a failed command, with what to fix when RouterOS refused it for a missing policy
+    (``writing``: True for a write, False for a read, None when not known)."""
+    if PERMISSION_TRAP not in text:
+        return text
+    policy = {True: "the write policy", False: "the read policy"}.get(writing, "the read or write policy")
+    return ("%s: the API user's group (/user group) lacks %s; the collection needs the policies read, "
+            "write and api (and sensitive to compare secrets, which RouterOS does not print without it)"
+            % (text, policy))
 
 
 class PipelineError(Exception):

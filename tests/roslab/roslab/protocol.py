@@ -550,6 +550,7 @@ class ApiSession(asyncio.Protocol):
             return
         router = self.service.router
         try:
+            router.check_permission(self.user, command)
             result = router.execute(command, request.attributes, request.queries)
         except RosTrap as exc:
             if send:
@@ -572,7 +573,7 @@ class ApiSession(asyncio.Protocol):
             self._listens.append(_Listen(self, router, result.listen, request))
             return
         out = []
-        for row in result.rows:
+        for row in router.visible(self.user, command, result.rows):
             words = ["!re"]
             words.extend("=%s=%s" % (k, v) for k, v in row.items())
             if tag is not None:

@@ -503,9 +503,11 @@ MENU_TABLES = {
     "/certificate": {"key": "name", "defaults": {"trusted": "false"}, "write_only": ("x509", "x509-key")},
     "/file": {"key": "name"},
     "/user": {"key": "name", "mandatory": ("name", "group"), "write_only": ("password",),
-              "types": {"group": "enum", "disabled": _BOOL},
-              "values": {"group": ("full", "read", "write")},
+              "types": {"group": ("ref", "/user/group"), "disabled": _BOOL},
               "defaults": {"address": "", "disabled": "false"}},
+    # manual "User": groups of policies (inspect 7.22.2 lists the policy words and the builtin
+    # groups full/read/write); the builtin groups' policies are Router.USER_GROUPS
+    "/user/group": {"key": "name", "mandatory": ("name",), "defaults": {"policy": "", "skin": "default"}},
     "/ip/service": {"key": "name", "types": {"port": ("num", 1, 65535), "disabled": _BOOL},
                     "no_add": True},
 }

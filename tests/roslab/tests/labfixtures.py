@@ -33,8 +33,9 @@ def lab_api(lab, name="hub", tls=False, **kwargs):
         context = lab.client_ssl_context()
         kwargs["ssl_wrapper"] = lambda sock: context.wrap_socket(sock, server_hostname="127.0.0.1")
     kwargs.setdefault("timeout", 10)
-    return librouteros.connect(host="127.0.0.1", port=ports["api_ssl" if tls else "api"],
-                               username="admin", password="", **kwargs)
+    kwargs.setdefault("username", "admin")
+    kwargs.setdefault("password", "")
+    return librouteros.connect(host="127.0.0.1", port=ports["api_ssl" if tls else "api"], **kwargs)
 
 
 def one_router(name="hub"):

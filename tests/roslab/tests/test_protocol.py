@@ -48,6 +48,14 @@ class EchoRouter:
     def login(self, user, password):
         return user == "admin" and password == ""
 
+    def check_permission(self, user, command):
+        """The double's admin may do everything; ``/forbidden`` is refused like a missing policy."""
+        if command == "/forbidden":
+            raise RosTrap("not enough permissions (9)")
+
+    def visible(self, user, command, rows):
+        return rows
+
     def execute(self, command, attributes, queries):
         self.calls.append((command, dict(attributes), list(queries)))
         if command == "/echo":
@@ -264,6 +272,12 @@ def test_trap_then_done_with_only_message_and_category(client):
     assert sorted(replies[0][1:]) == ["=category=1",
                                       "=message=input does not match any value of peer"]
     assert replies[1] == ["!done"]
+
+
+def test_a_refused_permission_traps_before_the_command_runs(client, service):
+    replies = client.talk("/forbidden", "=x=1", ".tag=p")
+    assert replies == [["!trap", "=message=not enough permissions (9)", ".tag=p"], ["!done", ".tag=p"]]
+    assert "/forbidden" not in [call[0] for call in service.router.calls]
 
 
 def test_lab_bug_is_a_trap_not_a_crash(client):
