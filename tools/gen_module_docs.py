@@ -21,12 +21,13 @@ sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 # pylint: disable=wrong-import-position
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (  # noqa: E402
+    HA_SECTIONS,
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
 )
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus  # noqa: E402
 
-MODULES = {"ipsec_phase1": PHASE1_SECTIONS, "ipsec_phase2": PHASE2_SECTIONS}
+MODULES = {"ipsec_phase1": PHASE1_SECTIONS, "ipsec_phase2": PHASE2_SECTIONS, "ipsec_ha": HA_SECTIONS}
 BEGIN = "  # BEGIN GENERATED from plugins/module_utils/device/menus.py by tools/gen_module_docs.py"
 END = "  # END GENERATED"
 CONFIG_DOC = ("The desired owned items, per menu. Keys of the items are RouterOS argument names with C(_) "

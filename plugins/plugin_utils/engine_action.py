@@ -148,9 +148,11 @@ class ControllerAction(ActionBase):
 
 
 class EngineAction(ControllerAction):
-    """Base of the ipsec_phase1/ipsec_phase2 action plugins; subclasses set SECTIONS."""
+    """Base of the ipsec_phase1/ipsec_phase2/ipsec_ha action plugins; subclasses set SECTIONS (and
+    FEATURE, the HostPlan builder whose sections they are)."""
 
     SECTIONS = ()
+    FEATURE = "ipsec"
 
     def argument_spec(self):
         return engine_argument_spec(self.SECTIONS)
@@ -160,7 +162,7 @@ class EngineAction(ControllerAction):
         warnings = []
         if params.get("config") is None and params["state"] in ("merged", "replaced", "overridden", "rendered"):
             # no config given: this host's share of the plan, built here once (the role passes none)
-            plan = self.host_plan(task_vars, features=("ipsec",))
+            plan = self.host_plan(task_vars, features=(self.FEATURE,))
             if plan is not None:
                 desired = plan.subset(self.SECTIONS)
                 warnings = plan.warnings

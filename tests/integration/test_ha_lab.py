@@ -235,3 +235,59 @@ def test_vrrp_pair_exactly_one_router_holds_the_tunnel_and_the_master_takes_it(v
     for host in sorted(VRRP_HOSTVARS):
         again = converge(lab, host, VRRP_TUNNELS, VRRP_HOSTVARS)
         assert again["changed"] is False, (host, again.get("commands"))
+
+
+def _role_play(tmp_path, lab, *args):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from engine_lab_helpers import ROOT
+
+    (tmp_path / "lab.yml").write_text(lab.inventory_yaml())
+    (tmp_path / "intent.yml").write_text(yaml.safe_dump({"all": {
+        "hosts": dict((h, dict(v)) for h, v in DUAL_HOSTVARS.items()),
+        "vars": {"ipsec_tunnels": dual_tunnels()}}}))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{
+        "name": "HA", "hosts": "hub1:hub2:spoke", "gather_facts": False, "connection": "local",
+        "roles": ["ipsecfleet.routeros.ipsec_phase1", "ipsecfleet.routeros.ipsec_phase2",
+                  "ipsecfleet.routeros.ipsec_ha"]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(tmp_path / "lab.yml"),
+               "-i", str(tmp_path / "intent.yml"), str(tmp_path / "play.yml")] + list(args)
+    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=240,
+                          check=False)
+    output = done.stdout + done.stderr
+    stats = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        if ":" in line and "ok=" in line:
+            host, counters = line.split(":", 1)
+            stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
+    return done.returncode, output, stats
+
+
+def test_the_ipsec_ha_role_check_mode_diff_converge_idempotence_and_masking(dual_lab, tmp_path):
+    lab = dual_lab
+    code, output, stats = _role_play(tmp_path, lab, "--check", "--diff")
+    assert code == 0, output
+    assert stats["spoke"]["changed"] == 3 and stats["hub1"]["changed"] == 2, output   # hubs: no HA items
+    assert "ipsecfleet:ha/dual/primary" in output and PSK not in output          # the diff shows the probe
+    assert lab.call(lambda: lab.router("spoke").items("/tool/netwatch")) == []    # check mode wrote nothing
+
+    code, output, stats = _role_play(tmp_path, lab, "--diff", "-v")
+    assert code == 0 and stats["spoke"]["changed"] == 3, output
+    assert PSK not in output
+    assert [r["host"] for r in lab.call(lambda: lab.router("spoke").items("/tool/netwatch"))] == ["198.51.100.1"]
+    code, output, stats = _role_play(tmp_path, lab)
+    assert code == 0 and all(s["changed"] == 0 for s in stats.values()), output
+
+    # failover happens on the router; the roles do not fight it
+    lab.router_down("hub1")
+    advance_until(lab, lambda: policy_peers(lab, "spoke") == ["ipsecfleet-dual-backup"], 3 * INTERVAL)
+    code, output, stats = _role_play(tmp_path, lab, "--limit", "spoke:hub2")
+    assert code == 0 and all(s["changed"] == 0 for s in stats.values()), output

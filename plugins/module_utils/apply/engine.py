@@ -23,10 +23,11 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.reconcil
 
 # Suboptions of ``config.<section>``: generated from the one field table (device/menus.py).
 SECTION_OPTIONS = dict((section, menu_table.option_spec(section)) for section in menu_table.MENUS_BY_SECTION
-                       if menu_table.MENUS_BY_SECTION[section].path.startswith("/ip/ipsec/"))
+                       if not menu_table.MENUS_BY_SECTION[section].path.startswith("/ip/firewall/"))
 
 PHASE1_SECTIONS = ("profiles", "peers", "identities")
 PHASE2_SECTIONS = ("proposals", "policy_groups", "policies")
+HA_SECTIONS = ("scripts", "netwatch", "vrrp", "schedulers")   # plan/ha.py SECTIONS
 
 
 def engine_argument_spec(sections):

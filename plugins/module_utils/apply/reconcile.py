@@ -141,7 +141,10 @@ def is_dynamic(row):
 
 
 def row_is_owned(menu, row):
-    return not is_dynamic(row) and menu_table.owner_key(menu, row) is not None
+    if is_dynamic(row):
+        return False
+    key = menu_table.owner_key(menu, row)
+    return key is not None and key.startswith(menu.key_prefix)
 
 
 def selector(menu, row_or_item):
@@ -223,6 +226,9 @@ def _validate_desired(menu, desired_items, accepts=None):
                 "%s: item %s has no ownership tag; its %s must start with %r"
                 % (menu.section, _describe(menu, api_item), what,
                    menu_table.OWNER_NAME_PREFIX if menu.owned_by == "name" else menu_table.OWNER_COMMENT_PREFIX))
+        if not key.startswith(menu.key_prefix):
+            raise ReconcileError("%s: item %s: the owner key %r must start with %r in %s"
+                                 % (menu.section, _describe(menu, api_item), key, menu.key_prefix, menu.path))
         if key in seen:
             raise ReconcileError("%s: two desired items have the key %r" % (menu.section, key))
         seen.add(key)

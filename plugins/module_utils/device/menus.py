@@ -79,8 +79,11 @@ class Field(object):
 class Menu(object):
     """One RouterOS menu as the collection manages it."""
 
-    def __init__(self, path, section, owned_by, fields, doc, ordered=False, readonly=(), unique=()):
+    def __init__(self, path, section, owned_by, fields, doc, ordered=False, readonly=(), unique=(), key_prefix=""):
         self.path = path
+        # owner keys the engine manages in this menu start with it (menus shared with other owned
+        # items: the firewall's commit-confirm revert lives in /system/script and /system/scheduler)
+        self.key_prefix = key_prefix
         # the key of this menu's item list in module options and plans (e.g. "peers"); item keys
         # there are RouterOS argument names with "_" for "-" (local_address -> local-address)
         self.section = section
@@ -302,7 +305,7 @@ MENUS = dict((m.path, m) for m in (
          fields=_firewall_fields()),
     # high availability (plan/ha.py). Args and defaults: 7.22.2 inspect, routeros7-behaviour.md §4 "HA
     # building blocks"; the script policy default is the one every 7.x export shows.
-    Menu("/system/script", "scripts", "comment", doc="C(/system/script) items.",
+    Menu("/system/script", "scripts", "comment", key_prefix="ha/", doc="C(/system/script) items.",
          readonly=("owner", "run-count", "invalid", "last-started"), unique=(("name",),), fields=(
              Field("name", "str", "Script name, run as C(/system script run <name>).", required=True),
              Field("source", "str", "The script's source.", default=""),
@@ -312,7 +315,7 @@ MENUS = dict((m.path, m) for m in (
                    default="no"),
              _comment(),
          )),
-    Menu("/tool/netwatch", "netwatch", "comment", doc="C(/tool/netwatch) probes.",
+    Menu("/tool/netwatch", "netwatch", "comment", key_prefix="ha/", doc="C(/tool/netwatch) probes.",
          readonly=("status", "since", "done-tests", "failed-tests"), fields=(
              Field("host", "str", "Address probed.", required=True),
              Field("type", "enum", "Probe type.", default="simple",
@@ -324,7 +327,7 @@ MENUS = dict((m.path, m) for m in (
              _disabled("probe"),
              _comment(),
          )),
-    Menu("/interface/vrrp", "vrrp", "comment", doc="C(/interface/vrrp) interfaces.",
+    Menu("/interface/vrrp", "vrrp", "comment", key_prefix="ha/", doc="C(/interface/vrrp) interfaces.",
          readonly=("running", "master", "backup", "invalid", "failure", "mac-address", "mtu"),
          unique=(("name",),), fields=(
              Field("name", "str", "Interface name.", required=True),
@@ -340,7 +343,7 @@ MENUS = dict((m.path, m) for m in (
              _disabled("VRRP interface"),
              _comment(),
          )),
-    Menu("/system/scheduler", "schedulers", "comment", doc="C(/system/scheduler) items.",
+    Menu("/system/scheduler", "schedulers", "comment", key_prefix="ha/", doc="C(/system/scheduler) items.",
          readonly=("owner", "run-count", "next-run", "start-date", "start-time"), unique=(("name",),), fields=(
              Field("name", "str", "Scheduler name.", required=True),
              Field("on-event", "str", "Script name or source run at each interval.", default=""),

@@ -8,7 +8,7 @@ import yaml
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import engine
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus, values
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import crypto_suites, schema
-from ansible_collections.ipsecfleet.routeros.plugins.modules import ipsec_phase1, ipsec_phase2
+from ansible_collections.ipsecfleet.routeros.plugins.modules import ipsec_ha, ipsec_phase1, ipsec_phase2
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
@@ -25,7 +25,8 @@ def _documented(module, section):
 
 
 def test_module_spec_and_docs_agree_field_by_field():
-    for module, sections in ((ipsec_phase1, engine.PHASE1_SECTIONS), (ipsec_phase2, engine.PHASE2_SECTIONS)):
+    for module, sections in ((ipsec_phase1, engine.PHASE1_SECTIONS), (ipsec_phase2, engine.PHASE2_SECTIONS),
+                             (ipsec_ha, engine.HA_SECTIONS)):
         for section in sections:
             spec = engine.SECTION_OPTIONS[section]
             documented = _documented(module, section)

@@ -293,3 +293,19 @@ def test_fleet_consistency_covers_the_backup_router():
     broken["hub2"]["policies"][0]["dst_address"] = "10.99.0.0/24"
     with pytest.raises(intent.IntentError, match="not mirrored"):
         ipsec_plan.check_consistency(validated, broken)
+
+
+def test_ha_menus_leave_the_firewall_commit_confirm_items_alone():
+    """/system/script and /system/scheduler also hold the firewall's armed revert (ipsecfleet:fw-revert):
+    the HA sections manage ha/ keys only, so overridden never removes an armed revert."""
+    scripts = menus.MENUS["/system/script"]
+    revert = {".id": "*9", "name": "ipsecfleet-fw-revert", "source": "", "comment": "ipsecfleet:fw-revert commit-confirm"}
+    stale = {".id": "*8", "name": "ipsecfleet-ha-old-backup", "source": "", "comment": "ipsecfleet:ha/old/to-backup x"}
+    result = reconcile.plan_changes(scripts, [revert, stale], [], "overridden")
+    assert [op.target for op in result.removals] == ["*8"]
+    with pytest.raises(reconcile.ReconcileError, match="must start with 'ha/'"):
+        reconcile.plan_changes(scripts, [], [{"name": "x", "comment": "ipsecfleet:fw-x"}], "merged")
+    # a desired name taken by the revert is a collision found before any write
+    with pytest.raises(reconcile.ReconcileError, match="not managed"):
+        reconcile.plan_changes(scripts, [revert], [{"name": "ipsecfleet-fw-revert", "comment": "ipsecfleet:ha/y"}],
+                               "merged")

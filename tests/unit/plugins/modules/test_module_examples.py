@@ -10,6 +10,7 @@ from ansible.plugins.filter.core import dict_to_list_of_dict_key_value_elements,
 
 from ansible_collections.ipsecfleet.routeros.plugins.filter import ipsec_plan as plan_filters
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import (
+    HA_SECTIONS,
     PHASE1_SECTIONS,
     PHASE2_SECTIONS,
     engine_argument_spec,
@@ -50,7 +51,8 @@ def environment():
     return env
 
 
-@pytest.mark.parametrize("module, sections", [("ipsec_phase1", PHASE1_SECTIONS), ("ipsec_phase2", PHASE2_SECTIONS)])
+@pytest.mark.parametrize("module, sections", [("ipsec_phase1", PHASE1_SECTIONS), ("ipsec_phase2", PHASE2_SECTIONS),
+                                              ("ipsec_ha", HA_SECTIONS)])
 def test_examples_are_valid_module_input(module, sections):
     examples = yaml.safe_load(importlib.import_module(
         "ansible_collections.ipsecfleet.routeros.plugins.modules." + module).EXAMPLES)
