@@ -19,6 +19,7 @@ class StubAction(object):
 
     def __init__(self, action, plan):
         self.SECTIONS = action.SECTIONS
+        self.FEATURE = action.FEATURE
         self._task = SimpleNamespace(check_mode=False, diff=False)
         self._plan = plan
 
