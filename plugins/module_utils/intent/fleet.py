@@ -116,7 +116,8 @@ def check_host(host, tunnels):
         remote = t.side(host)[1]
         # RouterOS keeps a peer's address and exchange mode unique (routeros_values.UNIQUE_TOGETHER),
         # whatever local address IKE is bound to
-        addresses = [(remote.address, "%s.address" % ("b" if remote is t.b else "a"))]
+        # dynamic ends share the one 0.0.0.0/0 peer (their identities tell them apart, plan/ipsec.py)
+        addresses = [] if remote.dynamic else [(remote.address, "%s.address" % ("b" if remote is t.b else "a"))]
         if t.backup is not None and t.watcher() is t.side(host)[0]:
             addresses.append((t.backup.address, "backup"))   # the watcher's second peer
         for address, field in addresses:

@@ -52,9 +52,11 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device.values 
 class Endpoint(object):
     """One validated end of a tunnel."""
 
-    __slots__ = ("host", "prefixes", "address", "local_address", "passive", "version", "ike_id")
+    __slots__ = ("host", "prefixes", "address", "local_address", "passive", "version", "ike_id", "dynamic",
+                 "dns_name")
 
-    def __init__(self, host, prefixes, address, local_address, passive, version, ike_id=None):
+    def __init__(self, host, prefixes, address, local_address, passive, version, ike_id=None, dynamic=False,
+                 dns_name=None):
         self.host = host
         self.prefixes = tuple(prefixes)
         self.address = address
@@ -62,6 +64,17 @@ class Endpoint(object):
         self.passive = passive
         self.version = version
         self.ike_id = ike_id or host     # the FQDN this end sends as its IKE ID (certificate auth)
+        # no fixed WAN address (``address`` is then 0.0.0.0): the other end answers on a 0.0.0.0/0 peer
+        self.dynamic = dynamic
+        self.dns_name = dns_name         # what the other end's peer points at instead of the address
+
+    def peer_address(self):
+        """What the other end's peer ``address`` is: the DNS name, the /32 or /128, or 0.0.0.0/0."""
+        if self.dynamic:
+            return "0.0.0.0/0"
+        if self.dns_name:
+            return self.dns_name
+        return str(ipaddress.ip_network(self.address))
 
 
 class Backup(object):
@@ -203,6 +216,9 @@ def link_hosts(link):
 
 # --- endpoint and tunnel normalisation ------------------------------------------------------------
 
+DYNAMIC = object()   # an end whose address is `dynamic`
+
+
 def endpoint_host(scope, field, raw):
     """The inventory host an endpoint names (string form or mapping form)."""
     if is_undefined(raw) or raw is None:
@@ -233,6 +249,9 @@ def _normalize_endpoint(scope, field, raw, hostvars):
         problems.raise_any()
     prefixes = problems.attempt(_endpoint_prefixes, scope, field, spec, hostvars, host)
     address = problems.attempt(_endpoint_address, scope, field, spec, hostvars, host)
+    dynamic = address is DYNAMIC
+    if dynamic:
+        address = ipaddress.ip_address("0.0.0.0")   # what the address family checks see
     local_address = None
     if spec.get("local_address") is not None:
         local_address = problems.attempt(parse_address, scope, field + ".local_address", spec["local_address"])
@@ -241,7 +260,7 @@ def _normalize_endpoint(scope, field, raw, hostvars):
                          % (local_address.version, address.version, address))
     passive = problems.attempt(check_field, scope, ENDPOINT_BY_NAME["passive"], spec.get("passive"),
                                field + ".passive")
-    if Problems.ok(prefixes, address):
+    if Problems.ok(prefixes, address) and not dynamic:
         # the router's own IKE/ESP packets must not fall under its policies or its LAN
         for net in prefixes:
             if net.version == address.version and address in net:
@@ -249,8 +268,30 @@ def _normalize_endpoint(scope, field, raw, hostvars):
                              "ESP between the routers would match the tunnel's policy; give the LAN "
                              "prefixes without the WAN address" % (net, address))
     ike_id = problems.attempt(_endpoint_ike_id, scope, field, hostvars, host)
+    dns_name = problems.attempt(_endpoint_dns_name, scope, field, spec, hostvars, host)
+    if dynamic:
+        if passive is True:
+            problems.add(scope, field + ".passive", "a dynamic end has no address to be reached at: it must "
+                         "initiate (remove passive)")
+        if dns_name:
+            problems.add(scope, field + ".dns_name", "a dynamic end cannot be reached by name either")
     problems.raise_any()
-    return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host), ike_id)
+    return Endpoint(host, prefixes, address, local_address, passive, host_version(hostvars, host), ike_id,
+                    dynamic=dynamic, dns_name=dns_name)
+
+
+def _endpoint_dns_name(scope, field, spec, hostvars, host):
+    if spec.get("dns_name") is not None:
+        value, label = spec["dns_name"], field + ".dns_name"
+    else:
+        value = host_var(hostvars, host, "ipsec_dns_name")
+        if value is MISSING or value in (None, ""):
+            return None
+        label = "%s.dns_name (host var ipsec_dns_name of %s)" % (field, host)
+    value = check_type(scope, label, "str", value)
+    if not FQDN_RE.match(value) or "." not in value or value.replace(".", "").isdigit():
+        fail(scope, label, "%r is not a DNS name" % value)
+    return value
 
 
 def _endpoint_ike_id(scope, field, hostvars, host):
@@ -295,10 +336,14 @@ def _endpoint_prefixes(scope, field, spec, hostvars, host):
 
 def _endpoint_address(scope, field, spec, hostvars, host):
     if "address" in spec:
+        if spec["address"] == "dynamic":
+            return DYNAMIC
         return parse_address(scope, field + ".address", spec["address"])
     address_raw = host_var(hostvars, host, "ipsec_wan_address")
     if address_raw is MISSING or address_raw in (None, ""):
         fail(scope, field + ".address", "not given and host '%s' has no ipsec_wan_address" % host)
+    if address_raw == "dynamic":
+        return DYNAMIC
     return parse_address(scope, "%s.address (host var ipsec_wan_address of %s)" % (field, host), address_raw)
 
 
@@ -380,10 +425,19 @@ def normalize_tunnel(raw, hostvars, origin=None):
     else:
         auth = problems.attempt(_auth, scope, raw["auth"], hostvars)
         auth_method, psk = auth if auth is not FAILED else ("psk", FAILED)
+    if Problems.ok(a, b) and (a.dynamic or b.dynamic):
+        # the fixed end tells dynamic ends apart by the ID they send (remote-id), an IKEv2 exchange
+        if ike_version not in (2, FAILED):
+            problems.add(scope, "ike_version", "a dynamic end needs IKEv2 (it is matched by its IKE ID)")
+        if a.ike_id == b.ike_id:
+            problems.add(scope, "b (host var ipsec_ike_id of %s)" % b.host, "both ends have the IKE ID %r" % a.ike_id)
+        for unsupported in ("backup", "mode"):
+            if raw.get(unsupported) not in (None, "policy"):
+                problems.add(scope, unsupported, "is not supported with a dynamic end yet")
     if auth_method == "certificate":
         if ike_version not in (2, FAILED):
             problems.add(scope, "auth.method", "certificate authentication is built for IKEv2 (ike_version: 2)")
-        if Problems.ok(a, b) and a.ike_id == b.ike_id:
+        if Problems.ok(a, b) and a.ike_id == b.ike_id and not (a.dynamic or b.dynamic):
             problems.add(scope, "b (host var ipsec_ike_id of %s)" % b.host, "both ends have the IKE ID %r" % a.ike_id)
 
     ppk_secret = raw.get("ppk_secret")
@@ -632,16 +686,23 @@ def _check_pair(scope, a, b):
     problems = Problems()
     if a.passive and b.passive:
         problems.add(scope, "b.passive", "both ends are passive, so neither would ever start the tunnel")
-    if a.address.version != b.address.version:
+    if a.dynamic and b.dynamic:
+        problems.add(scope, "b.address", "both ends are dynamic: at least one end needs a fixed address")
+    elif a.dynamic or b.dynamic:
+        fixed = b if a.dynamic else a
+        if fixed.address.version != 4:
+            problems.add(scope, ("b" if a.dynamic else "a") + ".address", "a dynamic peer is IPv4 only "
+                         "(the fixed end answers on 0.0.0.0/0)")
+    if not (a.dynamic or b.dynamic) and a.address.version != b.address.version:
         problems.add(scope, "b.address", "is IPv%d (%s) but a.address is IPv%d (%s): address family mismatch"
                      % (b.address.version, b.address, a.address.version, a.address))
-    elif a.address == b.address:
+    elif not (a.dynamic or b.dynamic) and a.address == b.address:
         problems.add(scope, "b.address", "both ends have the address %s" % a.address)
     problems.attempt(_check_mirrored_prefixes, scope, a, b)
     # a LAN prefix that holds the other router's WAN address sends IKE to the LAN instead of the peer
     for here, there, side in ((a, b, "a"), (b, a, "b")):
         for net in here.prefixes:
-            if net.version == there.address.version and there.address in net:
+            if not there.dynamic and net.version == there.address.version and there.address in net:
                 problems.add(scope, side + ".prefixes", "%s contains the other end's WAN address %s: this "
                              "router would send IKE and ESP for its peer into its own LAN (or the tunnel); "
                              "give prefixes without the peer's address" % (net, there.address))

@@ -100,7 +100,13 @@ ENDPOINT_FIELDS = (
           "networks, no host bits). One policy is made per (local, remote) pair of the same "
           "address family.", default_doc="host var `ipsec_lan_prefixes`"),
     Field("address", "str", "Public (WAN) address of this end; the other end's peer points at it "
-          "as a /32 or /128.", default_doc="host var `ipsec_wan_address`"),
+          "as a /32 or /128. `dynamic`: this end has no fixed address (DSL/LTE, behind NAT): it "
+          "always initiates (NAT-T), and the other end answers on one passive `0.0.0.0/0` peer with "
+          "an identity and policy template per dynamic end, matched by its `ipsec_ike_id` (IKEv2, "
+          "IPv4).", default_doc="host var `ipsec_wan_address`"),
+    Field("dns_name", "str", "A DNS name the other end's peer points at instead of `address` (a hub "
+          "reached by name; RouterOS resolves peer addresses itself).", default_doc="host var "
+          "`ipsec_dns_name`, else unset"),
     Field("local_address", "str", "Address this end binds IKE to (peer `local-address`), when "
           "the router has several.", default_doc="unset (RouterOS picks by routing)"),
     Field("passive", "bool", "Responder only: this end never initiates (peer `passive`).",
@@ -256,6 +262,9 @@ HOST_VARS = (
     Field("ipsec_ike_id", "str", "The router's IKE identity as a DNS name (`my-id=fqdn:<id>`, the "
           "certificate's subject alternative name) for `auth: {method: certificate}`; default the "
           "inventory hostname."),
+    Field("ipsec_dns_name", "str", "A DNS name other routers' peers use to reach this router "
+          "instead of its address (default endpoint `dns_name`). `ipsec_wan_address: dynamic` marks "
+          "a router without a fixed address."),
     Field("ipsec_pki_dir", "str", "Controller directory of the fleet CA and the routers' "
           "certificates (keys encrypted with `ipsec_pki_passphrase`); needed by certificate "
           "tunnels."),

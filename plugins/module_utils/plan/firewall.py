@@ -85,7 +85,9 @@ def facts_of(tunnel, host):
     _local, remote = tunnel.side(host)
     selectors = tunnel.selectors(host)
     return TunnelFacts(
-        peer_address=str(remote.address),
+        # a dynamic end: IKE/NAT-T and ESP from anywhere (the identities tell the ends apart); an end
+        # reached by name: the address list holds the name (RouterOS resolves it)
+        peer_address=str(remote.address) if not (remote.dynamic or remote.dns_name) else remote.peer_address(),
         local_prefixes=sorted(set(str(src) for src, _dst in selectors)),
         remote_prefixes=sorted(set(str(dst) for _src, dst in selectors)),
         enc_algorithms=tuple(tunnel.suite.proposal["enc_algorithms"]),

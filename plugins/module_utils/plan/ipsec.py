@@ -23,6 +23,7 @@ import ipaddress
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils import intent as intent_model
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent.schema import fail
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import route_based
 
 SECTIONS = ("profiles", "policy_groups", "proposals", "peers", "identities", "policies")
@@ -137,9 +138,11 @@ def tunnel_items(tunnel, host, certificate=None):
     if tunnel.backup is not None and tunnel.backup.host == host:
         suffix = " (backup of %s)" % tunnel.primary().host
     text = _comment_text(tunnel, remote, suffix)
+    if remote.dynamic:
+        return _dynamic_items(tunnel, host, local, remote, profile, proposal, text, certificate)
     peer = {
         "name": peer_name(tunnel),
-        "address": _host_prefix(remote.address),
+        "address": remote.peer_address(),
         "passive": _bool(local.passive),
         "profile": profile["name"],
         "exchange_mode": tunnel.exchange_mode,
@@ -150,6 +153,10 @@ def tunnel_items(tunnel, host, certificate=None):
     if tunnel.ppk_secret is not None:
         peer["ppk_secret"] = tunnel.ppk_secret
     identity = _identity(tunnel, local, remote, peer, text, certificate)
+    if local.dynamic:
+        # a dynamic end sends its ID; the fixed end picks this tunnel's identity by it
+        identity.setdefault("my_id", "fqdn:" + local.ike_id)
+        identity.setdefault("remote_id", "fqdn:" + remote.ike_id)
     policies = []
     if tunnel.route_based:
         # route-based: one transport-mode policy protecting the GRE/IPIP packets between the two WAN
@@ -203,15 +210,53 @@ def tunnel_items(tunnel, host, certificate=None):
             "policies": policies}
 
 
+DYNAMIC_PEER = NAME_PREFIX + "dynamic"
+
+
+def _dynamic_items(tunnel, host, local, remote, profile, proposal, text, certificate):
+    """The fixed end of a tunnel to a dynamic end: the shared passive 0.0.0.0/0 peer, this tunnel's
+    identity matched by the dynamic end's ID, and its own policy template group, so one dynamic end
+    can never get another's policies (generate-policy only from its group's templates)."""
+    peer = {"name": DYNAMIC_PEER, "address": "0.0.0.0/0", "passive": "true", "profile": profile["name"],
+            "exchange_mode": tunnel.exchange_mode,
+            "comment": menus.owner_comment("peer/dynamic", "dynamic peers (matched by IKE ID)")}
+    if local.local_address is not None:
+        peer["local_address"] = str(local.local_address)
+    group = {"name": NAME_PREFIX + tunnel.name}
+    identity = _identity(tunnel, local, remote, peer, text, certificate)
+    identity.update({"my_id": "fqdn:" + local.ike_id, "remote_id": "fqdn:" + remote.ike_id,
+                     "generate_policy": "port-strict", "policy_template_group": group["name"]})
+    templates = []
+    for src, dst in tunnel.selectors(host):
+        templates.append({
+            "group": group["name"], "template": "true", "src_address": str(src), "dst_address": str(dst),
+            "proposal": proposal["name"], "level": tunnel.policy_level,
+            "comment": menus.owner_comment(policy_key(tunnel, src, dst), "%s: template %s -> %s" % (text, src, dst)),
+        })
+    return {"profiles": [profile], "proposals": [proposal], "peers": [peer], "identities": [identity],
+            "policies": templates, "policy_groups": [group]}
+
+
 def build_plan(host, tunnels, certificate=None):
     """The plan of ``host`` from its validated tunnels (any order; the output order is stable)."""
     plan = dict((section, []) for section in PLAN_SECTIONS)
     shared = {"profiles": {}, "proposals": {}}
+    dynamic_peer = None
     for tunnel in sorted(tunnels, key=lambda t: t.name):
         items = tunnel_items(tunnel, host, certificate)
         for section in ("profiles", "proposals"):
             for item in items[section]:
                 shared[section].setdefault(item["name"], item)
+        plan["policy_groups"].extend(items.get("policy_groups", ()))
+        for peer in [p for p in items["peers"] if p["name"] == DYNAMIC_PEER]:
+            # one passive 0.0.0.0/0 peer per router (RouterOS keeps address + exchange mode unique)
+            if dynamic_peer is not None and peer != dynamic_peer:
+                fail(tunnel.scope, "suite", "every tunnel to a dynamic end of %s shares one "
+                     "passive peer and so one phase-1 profile; this tunnel's suite or lifetimes "
+                     "differ from another such tunnel's" % host)
+            if dynamic_peer is not None:
+                items["peers"].remove(peer)
+            dynamic_peer = peer
         for section in ("peers", "identities", "policies"):
             plan[section].extend(items[section])
     for section in ("profiles", "proposals"):
@@ -297,7 +342,8 @@ def check_consistency(tunnels, plans):
             ends = []
             for host in (t.a.host, t.b.host):
                 idx = indexed[host]
-                peer = idx["peers"]["peer/" + t.name]
+                remote_end = t.side(host)[1]
+                peer = idx["peers"]["peer/dynamic" if remote_end.dynamic else "peer/" + t.name]
                 identity = idx["identities"]["identity/" + t.name]
                 profile = idx["profiles"][peer["profile"]]
                 pols = idx["policies_by_tunnel"].get(t.name, [])
@@ -307,7 +353,7 @@ def check_consistency(tunnels, plans):
             errors.append("%s: missing planned item %s" % (scope, exc))
             continue
         (ha, pa, ia, fa, pols_a, props_a), (hb, pb, ib, fb, pols_b, props_b) = ends
-        if pa["address"] != _host_prefix(t.b.address) or pb["address"] != _host_prefix(t.a.address):
+        if pa["address"] != t.b.peer_address() or pb["address"] != t.a.peer_address():
             errors.append("%s: peers do not point at each other (%s on %s, %s on %s)"
                           % (scope, pa["address"], ha, pb["address"], hb))
         if _strip(fa, "name") != _strip(fb, "name"):

@@ -103,6 +103,8 @@ class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
         self.down_routers = set()
         self.down_links = set()
         self.nat = set()                  # routers behind a NAT (their IKE source port is rewritten)
+        # the lab's DNS: name -> address, what every router's resolver answers (peer address=<name>)
+        self.dns = {}
         self.booted = {name: 0.0 for name in self.routers}
         self.generation = {name: 0 for name in self.routers}    # +1 per power cycle
         self.conntrack = {name: {} for name in self.routers}
@@ -235,6 +237,14 @@ class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
                 "behind_nat": sorted(self.nat), "tunnels": tunnels, "waiting": waiting,
                 "firewall_errors": [list(entry) for entry in self.firewall_errors],
                 "script_errors": [[router, origin, str(error)] for router, origin, error in self.script_errors]}
+
+    def set_dns(self, name, address=None):
+        """Make ``name`` resolve to ``address`` for every lab router (None: the name no longer resolves)."""
+        if address is None:
+            self.dns.pop(name, None)
+        else:
+            self.dns[name] = str(ipaddress.ip_address(address))
+        self._dirty = True
 
     def set_nat(self, name, behind_nat=True):
         """Put ``name`` behind a NAT device: peers see its IKE from another port (NAT-T needed)."""

@@ -185,6 +185,8 @@ class IpsecMixin:
             if peer is None:
                 return None
             profile = side.profile(peer["profile"])
+            # configuration only: current-address (a resolved DNS name) is what the fabric writes
+            peer = dict((k, v) for k, v in peer.items() if k != "current-address")
             return (sorted(peer.items()), [sorted(i.items()) for i in side.identities(peer_name)],
                     sorted((profile or {}).items()))
         return (part(sides[sa.i_router], sa.i_peer_name), part(sides[sa.r_router], sa.r_peer_name))
@@ -231,8 +233,13 @@ class IpsecMixin:
                 if truthy(peer["passive"]):
                     continue
                 target = _host(peer.get("address", ""))
+                if target is None and peer.get("address") in self.dns:
+                    # a DNS name: RouterOS resolves it and shows the result as current-address
+                    target = self.dns[peer["address"]]
+                    if peer.get("current-address") != target:
+                        self.routers[name].set_runtime_props(IPSEC + "peer", peer[".id"], {"current-address": target})
                 if target is None:
-                    continue      # a subnet or DNS name: this peer only responds
+                    continue      # a subnet, or a name the lab's DNS does not know: it only responds
                 key = (name, peer["name"])
                 if any(sa.alive.get(name) and sa.peer_name(name) == peer["name"] for sa in self.sas):
                     continue

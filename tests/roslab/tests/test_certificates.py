@@ -260,3 +260,18 @@ def test_removing_the_ca_fails_the_next_negotiation_not_the_established_sa():
     fabric.tick(1)
     assert not established(fabric)
     assert "can't verify peer's certificate from store" in messages(hub)
+
+
+def test_a_peer_addressed_by_dns_name_initiates_once_the_name_resolves():
+    fabric = cert_lab()
+    spoke = fabric.routers["spoke"]
+    peer = spoke.items("/ip/ipsec/peer")[0]
+    run(spoke, "/ip/ipsec/peer/set", **{".id": peer[".id"], "address": "hub.example"})
+    fabric.tick(1)
+    assert not established(fabric)                    # the lab's DNS does not know the name yet
+    fabric.set_dns("hub.example", HUB_WAN)
+    fabric.tick(1)
+    assert established(fabric)
+    assert spoke.items("/ip/ipsec/peer")[0]["current-address"] == HUB_WAN
+    fabric.tick(1)
+    assert established(fabric)                        # resolving again is no configuration change
