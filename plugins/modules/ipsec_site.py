@@ -199,6 +199,22 @@ mss_explanation:
   description: The arithmetic behind RV(mss) for the worst tunnel.
   returned: when the firewall feature clamps
   type: str
+route_based:
+  description:
+    - Per route-based tunnel of the router (C(mode=gre) or C(mode=ipip)) - its interface, link address, the far
+      link address its routes use, the interface MTU with the arithmetic behind it, and the TCP MSS the
+      interface clamps to.
+  returned: when the route_based feature runs and the router ends a route-based tunnel
+  type: dict
+  sample:
+    hq-branch1:
+      interface: ipsecfleet-hq-branch1
+      mode: gre
+      address: 10.255.0.1/30
+      gateway: 10.255.0.2
+      mtu: 1434
+      mss: 1394
+      mtu_explanation: "gre over ESP transport aes-256-gcm: 1500 WAN MTU - 20 outer IP - ... = MTU 1434"
 lockout:
   description: The static lock-out check's report (C(refused), C(problems), C(warnings), C(checked)).
   returned: when management sources are given and the firewall was read

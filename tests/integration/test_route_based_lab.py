@@ -69,6 +69,11 @@ def test_hub_and_two_spokes_in_gre_mode_route_lan_traffic_into_encrypted_gre(gre
     lab = gre_lab
     first = dict((host, converge(lab, host)) for host in sorted(HOSTVARS))
     assert all(result["changed"] for result in first.values())
+    # the task reports each tunnel's interface, addresses and MTU arithmetic
+    reported = first["spoke1"]["route_based"]["rb-hub-spoke1"]
+    assert (reported["interface"], reported["address"], reported["gateway"]) == (
+        "ipsecfleet-rb-hub-spoke1", "10.255.0.2/30", "10.255.0.1")
+    assert reported["mss"] == reported["mtu"] - 40 and "MTU %d" % reported["mtu"] in reported["mtu_explanation"]
     # what the lab now holds is what the builder derived: one GRE interface per tunnel, its link
     # address, the routes to the far LAN via the far link address
     hub_gre = sorted(r["name"] for r in rows(lab, "hub", "/interface/gre"))

@@ -130,6 +130,8 @@ def run(params, connect, plan, check_mode=False, diff=False):
     if firewall_on and plan.notes.get("mss") is not None:
         result["mss"] = plan.notes["mss"]
         result["mss_explanation"] = plan.notes["mss_explanation"]
+    if "route_based" in features and plan.notes.get("route_based"):
+        result["route_based"] = plan.notes["route_based"]
     result.pop("operations", None)
     changes = result.pop("diff", None)
     if diff and changes is not None:

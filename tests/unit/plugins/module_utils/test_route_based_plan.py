@@ -196,3 +196,28 @@ def test_route_based_tunnels_may_share_remote_prefixes_policy_ones_may_not():
     assert sorted((r["gateway"], r["distance"]) for r in br1) == [("10.255.9.1", "1"), ("10.255.9.5", "2")]
     with pytest.raises(IntentError, match="duplicate selector"):
         plans([tunnel(), tunnel(name="hq2-br1", a="hq2")], hv=hv, host="br1")
+
+
+def test_rendered_script_of_a_route_based_router_imports_into_the_lab_as_planned():
+    # state rendered: the .rsc creates the interface before its address and routes, and RouterOS
+    # (the lab's /import) takes every planned value
+    from roslab import menus as roslab_menus
+    from roslab import script as roslab_script
+    from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import rsc
+
+    plan = plans(one())["hq"]
+    router = roslab_menus.build_router("hq", "7.22.2", interfaces=[{"name": "ether1"}, {"name": "ether2"}],
+                                       addresses=[{"address": "198.51.100.1/24", "interface": "ether1"},
+                                                  {"address": "10.0.0.1/16", "interface": "ether2"}])
+    sections = dict((s, plan.sections[s]) for s in ("profiles", "proposals", "peers", "identities", "policies")
+                    + route_based.SECTIONS)
+    script = rsc.render(sections, host="hq", reveal_secrets=True)
+    assert script.index("/interface gre") < script.index("/ip address") < script.index("/ip route")
+    roslab_script.import_rsc(router, script)
+    for section in route_based.SECTIONS:
+        menu = menus.MENUS_BY_SECTION[section]
+        rows = [r for r in router.items(menu.path) if menus.owner_key(menu, r)]
+        assert len(rows) == len(plan.sections[section]), section
+        for item, row in zip(plan.sections[section], rows):
+            for key, value in item.items():
+                assert row.get(key.replace("_", "-")) == value, (section, key, row)
