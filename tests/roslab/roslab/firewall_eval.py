@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from roslab.clock import parse_duration
+from roslab.schema import truthy
 
 # IANA protocol numbers for the names RouterOS accepts in `protocol=` (/ip firewall filter).
 PROTOCOL_NUMBERS = {
@@ -67,10 +68,6 @@ class Verdict:
 
 class FirewallError(ValueError):
     """A rule cannot be evaluated (a value RouterOS would not have accepted)."""
-
-
-def truthy(value):
-    return str(value).strip().lower() in ("true", "yes")
 
 
 def protocol_number(value):

@@ -24,7 +24,28 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from roslab import schema
 from roslab.clock import parse_duration
+from roslab.schema import truthy  # noqa: F401  (fabric, trace and fabric_ipsec read it from here)
+
+# IKEv1 debug lines name algorithms as the manual prints them (reference §5: "3DES-CBC:AES-CBC",
+# "MD5:SHA"), not as the profile spells them; the names the manual does not show follow the
+# racoon (ipsec-tools) isakmp names RouterOS's IKEv1 derives from (UNCONFIRMED)
+IKEV1_ENC_NAMES = {"3des": "3DES-CBC", "aes-128": "AES-CBC", "aes-192": "AES-CBC", "aes-256": "AES-CBC",
+                   "des": "DES-CBC", "blowfish": "Blowfish-CBC", "camellia-128": "CAMELLIA-CBC",
+                   "camellia-192": "CAMELLIA-CBC", "camellia-256": "CAMELLIA-CBC"}
+IKEV1_HASH_NAMES = {"md5": "MD5", "sha1": "SHA", "sha256": "SHA256", "sha512": "SHA512"}
+
+
+def ikev1_debug_lines(key, names, local, remote):
+    """One debug line per rejected pair of transforms (the responder's DB against the peer's)."""
+    lines = []
+    for db, mine in enumerate(split_list(local), 1):
+        for peer, theirs in enumerate(split_list(remote), 1):
+            lines.append(log_line(key, db=db, peer=peer, local=names.get(mine, mine.upper()),
+                                  remote_value=names.get(theirs, theirs.upper())))
+    return lines
+
 
 # (topics, text, evidence) — texts quoted from reference §5 unless marked UNCONFIRMED.
 LOG_TEXTS = {
@@ -33,9 +54,9 @@ LOG_TEXTS = {
     "ph1-preprocess": ("ipsec,error", "%(remote)s failed to pre-process ph1 packet (side: 1, status 1).",
                        "MANUAL"),
     "ph1-failed": ("ipsec,error", "%(remote)s phase1 negotiation failed.", "MANUAL"),
-    "ph1-rejected-enc": ("ipsec,debug", "rejected enctype: DB(prop#1:trns#1):Peer(prop#1:trns#1) = "
+    "ph1-rejected-enc": ("ipsec,debug", "rejected enctype: DB(prop#1:trns#%(db)d):Peer(prop#1:trns#%(peer)d) = "
                          "%(local)s:%(remote_value)s", "MANUAL (debug detail)"),
-    "ph1-rejected-hash": ("ipsec,debug", "rejected hashtype: DB(prop#1:trns#1):Peer(prop#1:trns#1) = "
+    "ph1-rejected-hash": ("ipsec,debug", "rejected hashtype: DB(prop#1:trns#%(db)d):Peer(prop#1:trns#%(peer)d) = "
                           "%(local)s:%(remote_value)s", "MANUAL (debug detail)"),
     "ph1-notify-no-proposal-v1": ("ipsec,error", "fatal NO-PROPOSAL-CHOSEN notify message", "MANUAL FAQ"),
     "wrong-password-v1": ("ipsec,error", "%(remote)s parsing packet failed, possible cause: wrong password",
@@ -105,29 +126,17 @@ def log_line(key, **values):
     return topics, text % values
 
 
-PROFILE_DEFAULTS = {
-    "hash-algorithm": "sha1", "prf-algorithm": "auto", "enc-algorithm": "aes-128,3des",
-    "dh-group": "modp2048,modp1024", "lifetime": "1d", "lifebytes": "0", "proposal-check": "obey",
-    "nat-traversal": "true", "dpd-interval": "8s", "dpd-maximum-failures": "4",
-}
-PEER_DEFAULTS = {
-    "passive": "false", "port": "500", "profile": "default", "exchange-mode": "main",
-    "send-initial-contact": "true", "disabled": "false",
-}
-IDENTITY_DEFAULTS = {
-    "auth-method": "pre-shared-key", "secret": "", "generate-policy": "no",
-    "policy-template-group": "default", "my-id": "auto", "remote-id": "auto", "match-by": "remote-id",
-    "disabled": "false",
-}
-PROPOSAL_DEFAULTS = {
-    "auth-algorithms": "sha1", "enc-algorithms": "aes-256-cbc,aes-192-cbc,aes-128-cbc",
-    "lifetime": "30m", "pfs-group": "modp1024", "disabled": "false",
-}
-POLICY_DEFAULTS = {
-    "tunnel": "false", "group": "default", "src-port": "any", "dst-port": "any", "protocol": "all",
-    "action": "encrypt", "level": "require", "ipsec-protocols": "esp", "proposal": "default",
-    "template": "false", "disabled": "false",
-}
+# the IPsec defaults: ONE copy, the menu tables' (schema.MENU_TABLES, spec section 2); the
+# negotiation also needs the peer's IKE port, which the peer table keeps no default for (500)
+def _defaults(menu, **extra):
+    return dict(schema.MENU_TABLES["/ip/ipsec/" + menu]["defaults"], **extra)
+
+
+PROFILE_DEFAULTS = _defaults("profile")
+PEER_DEFAULTS = _defaults("peer", port="500")
+IDENTITY_DEFAULTS = _defaults("identity")
+PROPOSAL_DEFAULTS = _defaults("proposal")
+POLICY_DEFAULTS = _defaults("policy")
 
 # proposal enc-algorithms -> (installed-sa enc-algorithm, enc-key-size)
 SA_ENCRYPTION = {
@@ -140,10 +149,6 @@ SA_ENCRYPTION = {
 }
 AEAD = {"aes-256-gcm", "aes-192-gcm", "aes-128-gcm", "chacha20poly1305"}
 EXCHANGE_MODE_NAMES = {"main": "Identity Protection", "aggressive": "Aggressive", "base": "Base"}
-
-
-def truthy(value):
-    return str(value).strip().lower() in ("true", "yes")
 
 
 def split_list(value):
@@ -474,11 +479,9 @@ def negotiate_phase1(initiator, i_peer, i_address, responder, r_address, i_port=
         reason, local_value, remote_value = mismatch
         if version == 1:
             if reason == "enc":
-                responder_logs.append(log_line("ph1-rejected-enc", local=local_value.upper(),
-                                               remote_value=remote_value.upper()))
+                responder_logs += ikev1_debug_lines("ph1-rejected-enc", IKEV1_ENC_NAMES, local_value, remote_value)
             elif reason == "hash":
-                responder_logs.append(log_line("ph1-rejected-hash", local=local_value.upper(),
-                                               remote_value=remote_value.upper()))
+                responder_logs += ikev1_debug_lines("ph1-rejected-hash", IKEV1_HASH_NAMES, local_value, remote_value)
             responder_logs += [log_line("ph1-no-proposal"), log_line("ph1-no-valid-proposal", **where),
                                log_line("ph1-preprocess", **where), log_line("ph1-failed", **where)]
             initiator_logs = [log_line("ph1-notify-no-proposal-v1")]

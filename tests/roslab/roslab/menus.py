@@ -13,6 +13,7 @@ import datetime
 import ipaddress
 
 from roslab import certificates, schema
+from roslab.clock import format_duration
 from roslab.errors import RosFatal, RosTrap
 from roslab.schema import trap
 from roslab.store import Item, Result, Store
@@ -46,6 +47,7 @@ TUNNEL_PROTOCOL = {"/interface/gre": "gre", "/interface/ipip": "ipencap", "/inte
 NOT_EMULATED = "roslab: %s is not emulated"
 
 # /ip/service defaults (MikroTik manual, IP services)
+SERVICE_MAX_SESSIONS = "20"   # manual "Services": max-sessions default 20 (7.16+)
 SERVICES = (("telnet", "23"), ("ftp", "21"), ("www", "80"), ("ssh", "22"), ("www-ssl", "443"),
             ("api", "8728"), ("winbox", "8291"), ("api-ssl", "8729"))
 # /system/resource of a CHR (board-name and architecture as CHRs report them)
@@ -211,7 +213,7 @@ class Router(Store):
             self._builtin("/user/group", {"name": group, "policy": policy, "skin": "default"})
         self._builtin("/user", {"name": "admin", "group": "full", "password": ""}, builtin=False)
         for name, port in SERVICES:
-            self._builtin("/ip/service", {"name": name, "port": port, "disabled": "false", "address": ""})
+            self._builtin("/ip/service", self._service_factory(name, port))
         self._builtin("/system/identity", {"name": self._identity})
         self._builtin("/system/clock", {"time": "00:00:00", "date": "2026-01-01"})
         resource = dict(RESOURCE)
@@ -243,6 +245,21 @@ class Router(Store):
             self.execute(FILTER + "/add", dict(rule), [])
         for rule in DEFCONF_NAT:
             self.execute("/ip/firewall/nat/add", dict(rule), [])
+
+    def _service_factory(self, name, port):
+        """An ``/ip/service`` row at factory state (manual "Services" defaults; ``max-sessions``
+        exists where the version's set command has it)."""
+        props = {"name": name, "port": port, "disabled": "false", "address": "", "certificate": "none",
+                 "tls-version": "any", "vrf": "main"}
+        if "max-sessions" in self.schema("/ip/service").command_args("set"):
+            props["max-sessions"] = SERVICE_MAX_SESSIONS
+        return props
+
+    def max_sessions(self, service):
+        """How many API sessions ``service`` (api, api-ssl) admits at once; None: no limit known."""
+        row = next((i.props for i in self.table("/ip/service").items if i.props.get("name") == service), {})
+        value = row.get("max-sessions")
+        return int(value) if value and value.isdigit() else None
 
     # -- /system/device-mode --------------------------------------------------------------------
     def _device_mode_new_names(self):
@@ -395,7 +412,7 @@ class Router(Store):
     def _refresh_runtime(self, path):
         if path == "/system/resource":
             item = self.table(path).items[0]
-            item.props["uptime"] = schema.format_time(int(self.clock))
+            item.props["uptime"] = format_duration(int(self.clock))
         elif path == "/system/clock":
             item = self.table(path).items[0]
             item.props["time"] = self._time_of_day()
@@ -465,7 +482,7 @@ class Router(Store):
             if material is None:
                 row.setdefault("private-key", "false")
                 continue
-            row.update(certificates.print_props(material, now, schema.format_time))
+            row.update(certificates.print_props(material, now, format_duration))
         return rows
 
     def _cmd_import(self, path, sch, attrs, queries):

@@ -351,6 +351,7 @@ class ApiSession(asyncio.Protocol):
 
     def __init__(self, service):
         self.service = service
+        self.kind = "api"       # the /ip/service this session came in on (api or api-ssl)
         self.transport = None
         self.decoder = SentenceDecoder()
         self.user = None
@@ -376,6 +377,14 @@ class ApiSession(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+        self.kind = "api-ssl" if transport.get_extra_info("ssl_object") is not None else "api"
+        limit = self.service.router.max_sessions(self.kind)
+        if limit is not None and sum(1 for s in self.service.sessions if s.kind == self.kind) >= limit:
+            # /ip service max-sessions (manual "Services"): a session over the limit is not served.
+            # UNCONFIRMED how RouterOS turns it away; the lab closes the connection unanswered.
+            self.service.refused += 1
+            self._reset(sock)
+            return
         self.service.sessions.add(self)
 
     def connection_lost(self, exc):

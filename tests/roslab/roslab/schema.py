@@ -18,6 +18,7 @@ import json
 import os
 import re
 
+from roslab.clock import format_duration  # the lab's one RouterOS time formatter
 from roslab.errors import RosTrap
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -200,18 +201,9 @@ def parse_time(text):
     return total if pos == len(text) and pos else None
 
 
-def format_time(seconds):
-    """Seconds -> RouterOS compact form: ``1d``, ``30m``, ``1h30m``, ``0s``, ``35w3d13h13m56s``."""
-    millis = int(round(seconds * 1000))
-    whole, millis = divmod(millis, 1000)
-    parts = []
-    for unit, size in TIME_UNITS:
-        count, whole = divmod(whole, size)
-        if count:
-            parts.append("%d%s" % (count, unit))
-    if millis:
-        parts.append("%dms" % millis)
-    return "".join(parts) or "0s"
+def truthy(value):
+    """A RouterOS boolean as printed or given (``true``/``yes``) — the lab's one reading of it."""
+    return str(value).strip().lower() in ("true", "yes")
 
 
 _DESC_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)\s+\(integer number\)")
@@ -508,7 +500,14 @@ MENU_TABLES = {
     # manual "User": groups of policies (inspect 7.22.2 lists the policy words and the builtin
     # groups full/read/write); the builtin groups' policies are Router.USER_GROUPS
     "/user/group": {"key": "name", "mandatory": ("name",), "defaults": {"policy": "", "skin": "default"}},
-    "/ip/service": {"key": "name", "types": {"port": ("num", 1, 65535), "disabled": _BOOL},
+    # manual "Services": certificate (default none), max-sessions 1..1000 (default 20; the set
+    # command has it from the 7.16.1 tree), tls-version any|only-1.2 (default any), vrf (default
+    # main); values from inspect 7.22.2
+    "/ip/service": {"key": "name", "types": {"port": ("num", 1, 65535), "disabled": _BOOL,
+                                             "max-sessions": ("num", 1, 1000),
+                                             "certificate": ("ref", "/certificate", "none"),
+                                             "tls-version": "enum", "vrf": "enum"},
+                    "values": {"tls-version": ("any", "only-1.2"), "vrf": ("main",)},
                     "no_add": True},
 }
 
@@ -702,7 +701,7 @@ def check_value(arg, raw, lookup_ref):
             raise trap("invalid_value", arg.name)
         if (arg.lo is not None and seconds < arg.lo) or (arg.hi is not None and seconds > arg.hi):
             raise trap("invalid_value", arg.name)
-        return format_time(seconds)
+        return format_duration(seconds)
     if kind == "keepalive":
         # GRE/IPIP/EoIP keepalive: interval[,retries]; RouterOS prints the default as 10s,10
         # (routeros7-behaviour.md section 4; inspect only says "time interval")
@@ -710,7 +709,7 @@ def check_value(arg, raw, lookup_ref):
         seconds = parse_time(interval)
         if seconds is None or seconds < 1 or (retries and not re.fullmatch(r"\d+", retries)):
             raise trap("invalid_value", arg.name)
-        return format_time(seconds) + ("," + retries if retries else "")
+        return format_duration(seconds) + ("," + retries if retries else "")
     if kind == "num":
         if not re.fullmatch(r"-?\d+", raw):
             raise trap("invalid_value", arg.name)

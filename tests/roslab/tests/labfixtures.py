@@ -82,16 +82,18 @@ def configure_tunnel(lab):
 
 # RouterOS's own reference material (inspect trees) lives in shared/ beside the checkout; CI runs
 # with a copy of shared/ there, so a missing tree is a failure in CI and a skip (saying where) only
-# on a developer machine without it
+# on a developer machine without it. ROSLAB_REFERENCE_DIR names another place (a CI that keeps
+# shared/ elsewhere).
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
-REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+REFERENCE_DIR = pathlib.Path(os.environ.get("ROSLAB_REFERENCE_DIR") or REPO_ROOT.parent / "shared" / "reference")
 
 
 def reference_file(*parts):
     """The path of a reference file under ``../shared/reference``; missing: fail in CI, else skip."""
     path = REFERENCE_DIR.joinpath(*parts)
     if not path.exists():
-        message = "reference material %s not found (shared/ beside the checkout)" % path
+        message = ("reference material %s not found (shared/reference beside the checkout, or set "
+                   "ROSLAB_REFERENCE_DIR)" % path)
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -39,6 +39,9 @@ class MemoryRouter:
     def visible(self, user, command, rows):
         return rows
 
+    def max_sessions(self, service):
+        return None
+
     def execute(self, command, attributes, queries):
         if command == "/set":
             self.config.update(attributes)

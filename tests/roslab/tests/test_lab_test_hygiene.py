@@ -95,3 +95,43 @@ def test_collection_tests_import_the_lab_directly():
                 elif text == "hasattr" and node.args and ast.unparse(node.args[0]).split(".")[0] in LAB_NAMES:
                     offenders.append("%s:%d %s" % (path.name, node.lineno, ast.unparse(node)))
     assert offenders == []
+
+
+def test_one_copy_of_the_lab_helpers():
+    # one RouterOS time formatter, one boolean reading, one table of IPsec defaults
+    defined = {}
+    for path in sorted(LAB_SOURCE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef):
+                defined.setdefault(node.name, []).append(path.name)
+    assert defined.get("format_duration") == ["clock.py"]
+    assert defined.get("truthy") == ["schema.py"]
+    assert "format_time" not in defined
+    ike_source = (LAB_SOURCE / "ike.py").read_text()
+    for menu in ("profile", "peer", "identity", "proposal", "policy"):
+        # derived from the menu tables, never a second literal
+        assert '_defaults("%s"' % menu in ike_source
+    assert '"hash-algorithm": "sha1"' not in ike_source
+
+
+def _reference_outcome(tmp_path, env):
+    import os
+    import subprocess
+    import sys
+    code = ("import labfixtures, _pytest.outcomes as o\n"
+            "try:\n    print('found', labfixtures.reference_file('x.json'))\n"
+            "except o.Failed:\n    print('failed')\n"
+            "except o.Skipped:\n    print('skipped')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=str(LAB_TESTS), capture_output=True, text=True,
+                          env=dict(os.environ, **env), check=True)
+    return done.stdout.strip()
+
+
+def test_reference_material_location_and_ci(tmp_path):
+    # ROSLAB_REFERENCE_DIR overrides ../shared/reference; a missing file fails with CI=true, skips elsewhere
+    (tmp_path / "x.json").write_text("{}")
+    assert _reference_outcome(tmp_path, {"ROSLAB_REFERENCE_DIR": str(tmp_path), "CI": "true"}) == \
+        "found %s" % (tmp_path / "x.json")
+    absent = str(tmp_path / "absent")
+    assert _reference_outcome(tmp_path, {"ROSLAB_REFERENCE_DIR": absent, "CI": "true"}) == "failed"
+    assert _reference_outcome(tmp_path, {"ROSLAB_REFERENCE_DIR": absent, "CI": "false"}) == "skipped"

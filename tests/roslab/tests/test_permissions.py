@@ -101,3 +101,50 @@ def test_a_user_needs_an_existing_group(hub):
             admin.path("user").add(name="x", group="nonexistent", password="x")
     finally:
         admin.close()
+
+
+def test_ip_service_has_the_manuals_properties(make_lab):
+    lab = make_lab({"routers": {"new": {"version": "7.22.2"}, "old": {"version": "7.15.2"}}}, api_ssl=False,
+                   fabric=False)
+    api = lab_api(lab, "new")
+    try:
+        service = dict((r["name"], r) for r in api.path("ip", "service"))["api"]
+        assert (str(service["max-sessions"]), service["certificate"], service["tls-version"], service["vrf"]) == (
+            "20", "none", "any", "main")
+        services = api.path("ip", "service")
+        for bad in ({"max-sessions": "0"}, {"max-sessions": "1001"}, {"certificate": "nonexistent"},
+                    {"tls-version": "only-1.3"}, {"vrf": "blue"}):
+            with pytest.raises(TrapError):
+                services.update(**dict(bad, **{".id": service[".id"]}))
+        services.update(**{".id": service[".id"], "tls-version": "only-1.2"})
+    finally:
+        api.close()
+    old = lab_api(lab, "old")
+    try:
+        # max-sessions came with 7.16 (inspect: the set command has it from the 7.16.1 tree)
+        assert "max-sessions" not in dict((r["name"], r) for r in old.path("ip", "service"))["api"]
+    finally:
+        old.close()
+
+
+def test_max_sessions_is_enforced(make_lab):
+    lab = make_lab({"routers": {"hub": {}}}, api_ssl=False, fabric=False)
+    admin = lab_api(lab)
+    service = dict((r["name"], r) for r in admin.path("ip", "service"))["api"]
+    admin.path("ip", "service").update(**{".id": service[".id"], "max-sessions": "2"})
+    second = lab_api(lab)
+    try:
+        with pytest.raises(Exception):
+            lab_api(lab, timeout=2).close()   # a third session is not served
+    finally:
+        second.close()
+    import time
+    deadline = time.monotonic() + 5
+    while True:  # the closed session frees its place
+        try:
+            lab_api(lab, timeout=2).close()
+            break
+        except Exception:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    admin.close()

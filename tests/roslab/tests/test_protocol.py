@@ -56,6 +56,9 @@ class EchoRouter:
     def visible(self, user, command, rows):
         return rows
 
+    def max_sessions(self, service):
+        return None
+
     def execute(self, command, attributes, queries):
         self.calls.append((command, dict(attributes), list(queries)))
         if command == "/echo":

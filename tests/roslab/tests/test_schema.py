@@ -23,8 +23,8 @@ def test_parse_time_refuses_garbage(bad):
     (0, "0s"), (86400, "1d"), (1800, "30m"), (5400, "1h30m"), (120, "2m"),
     (35 * 604800 + 3 * 86400 + 13 * 3600 + 13 * 60 + 56, "35w3d13h13m56s"), (1.5, "1s500ms"),
 ])
-def test_format_time_compact(seconds, text):
-    assert schema.format_time(seconds) == text
+def test_format_duration_compact(seconds, text):
+    assert schema.format_duration(seconds) == text
 
 
 def test_tree_version_picks_newest_tree_not_newer():
