@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) ipsecfleet maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Rollout health-gate filters: ipsec_rollout_checks, ipsec_tunnels_down (documented beside)."""
+"""Rollout filters: ipsec_rollout_order, ipsec_rollout_checks, ipsec_tunnels_down (documented beside)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -21,6 +21,15 @@ def _rows(value, what):
     if not isinstance(value, list):
         raise AnsibleFilterError("ipsecfleet: %s must be a list of rows, got %s" % (what, type(value).__name__))
     return value
+
+
+def ipsec_rollout_order(summary, hosts=None, tunnels=None):
+    """The routers of a rollout in rollout order (most tunnels first, then by name)."""
+    if not isinstance(summary, dict) or "hosts" not in summary or "tunnels" not in summary:
+        raise AnsibleFilterError("ipsecfleet: ipsec_rollout_order expects ipsec_validate's result")
+    if hosts is not None and not isinstance(hosts, (list, tuple)):
+        raise AnsibleFilterError("ipsecfleet: ipsec_rollout_order: hosts must be a list of inventory names")
+    return rollout.rollout_order(summary, hosts, tunnels)
 
 
 def ipsec_rollout_checks(tunnels, host, rolled):
@@ -45,5 +54,6 @@ class FilterModule(object):
     def filters(self):
         return {
             "ipsec_rollout_checks": ipsec_rollout_checks,
+            "ipsec_rollout_order": ipsec_rollout_order,
             "ipsec_tunnels_down": ipsec_tunnels_down,
         }

@@ -104,6 +104,15 @@ def test_dry_run_then_a_rollout_that_stops_after_the_failing_batch(fleet_lab, tm
                         % (name, len(SPOKES) if name == "hub" else 1), line), line
         assert owned(fleet_lab, name) == [], name
 
+    # narrowed to two tunnels, as a Controller survey does, and a dry run by variable
+    code, output = rollout(tmp_path, fleet_lab, "-e", "ipsec_rollout_dry_run=yes",
+                           "-e", "ipsec_rollout_tunnels=fleet-hub-spoke01,fleet-hub-spoke02")
+    assert code == 0, output
+    lines = report(output)
+    assert lines[0].startswith("ROLLOUT DRY RUN"), lines
+    assert listed(lines, "would change") == ["hub", "spoke01", "spoke02"], lines
+    assert all(owned(fleet_lab, name) == [] for name in ["hub"] + SPOKES)
+
     fleet_lab.router_down(FAILING)
     code, output = rollout(tmp_path, fleet_lab)
     assert code != 0, output

@@ -76,3 +76,27 @@ def tunnels_down(checks, router, peers=None, sas=None):
                 if (src, dst) not in mature:
                     problems.append("%s: no mature SA %s -> %s" % (where, src, dst))
     return problems
+
+
+def rollout_order(summary, hosts=None, tunnels=None):
+    """The routers of a rollout, in rollout order: the routers with the most tunnels (hubs) first,
+    then by name.
+
+    ``summary``: ``ipsec_validate``'s result. ``hosts``: only these routers (None: all of them);
+    ``tunnels``: only routers that end a tunnel whose name matches one of these shell patterns
+    (a list or a comma-separated string; None, "" or "*": every tunnel).
+    """
+    import fnmatch
+    if isinstance(tunnels, str):
+        tunnels = [t.strip() for t in tunnels.split(",") if t.strip()]
+    per_host = dict((host, counts.get("peers", 0)) for host, counts in summary["hosts"].items())
+    chosen = set(per_host)
+    if hosts is not None:
+        chosen &= set(hosts)
+    if tunnels and "*" not in tunnels:
+        ending = set()
+        for tunnel in summary["tunnels"]:
+            if any(fnmatch.fnmatchcase(tunnel["name"], pattern) for pattern in tunnels):
+                ending.update((tunnel["a"], tunnel["b"]))
+        chosen &= ending
+    return sorted(chosen, key=lambda host: (-per_host[host], host))

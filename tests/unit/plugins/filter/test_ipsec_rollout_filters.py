@@ -27,7 +27,7 @@ def addresses():
 
 
 def test_filter_module_exposes_the_gate_filters():
-    assert sorted(ipsec_rollout.FilterModule().filters()) == ["ipsec_rollout_checks", "ipsec_tunnels_down"]
+    assert sorted(ipsec_rollout.FilterModule().filters()) == ["ipsec_rollout_checks", "ipsec_rollout_order", "ipsec_tunnels_down"]
 
 
 def test_checks_cover_both_ends_of_rolled_tunnels_and_name_the_pending_ones():
@@ -64,3 +64,15 @@ def test_checks_refuse_anything_but_validated_tunnels():
         ipsec_rollout.ipsec_rollout_checks({"tunnels": []}, "hq", [])
     with pytest.raises(AnsibleFilterError, match="lacks"):
         ipsec_rollout.ipsec_rollout_checks([{"name": "x", "a": "hq", "b": "br1"}], "hq", ["hq", "br1"])
+
+
+def test_order_puts_hubs_first_and_narrows_by_hosts_and_tunnel_patterns():
+    summary = ipsec_plan.ipsec_validate([], hostvars(), topologies=TOPOLOGY, groups=groups())
+    assert ipsec_rollout.ipsec_rollout_order(summary) == ["hq", "br1", "br2"]
+    assert ipsec_rollout.ipsec_rollout_order(summary, hosts=["br2", "hq", "nosuch"]) == ["hq", "br2"]
+    names = sorted(t["name"] for t in summary["tunnels"])
+    assert ipsec_rollout.ipsec_rollout_order(summary, tunnels=names[0]) == ["hq", "br1"]
+    assert ipsec_rollout.ipsec_rollout_order(summary, tunnels="nomatch-*, " + names[1]) == ["hq", "br2"]
+    assert ipsec_rollout.ipsec_rollout_order(summary, tunnels="*") == ["hq", "br1", "br2"]
+    with pytest.raises(AnsibleFilterError, match="ipsec_validate's result"):
+        ipsec_rollout.ipsec_rollout_order(summary["tunnels"])
