@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
+
 
 def _address(value):
     """An address as RouterOS prints it in active-peers / installed-sa, without a NAT-T port."""
@@ -86,7 +88,6 @@ def rollout_order(summary, hosts=None, tunnels=None):
     ``tunnels``: only routers that end a tunnel whose name matches one of these shell patterns
     (a list or a comma-separated string; None, "" or "*": every tunnel).
     """
-    import fnmatch
     if isinstance(tunnels, str):
         tunnels = [t.strip() for t in tunnels.split(",") if t.strip()]
     per_host = dict((host, counts.get("peers", 0)) for host, counts in summary["hosts"].items())
