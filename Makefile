@@ -12,6 +12,16 @@ SANITY_ROOT := build/sanity/ansible_collections/ipsecfleet/routeros
 LAB_STATE := .lab
 LAB_TOPOLOGY := inventories/lab/topology.yml
 STAMP := $(VENV)/.setup-stamp
+# the newest Ansible on PyPI (requirements-newest.txt) in a second venv; ansible-core 2.20+ needs
+# Python 3.12+: python3.12/python3.13 on PATH, else pyenv's, else set PYTHON_NEWEST
+NEWEST_VENV := .venv-newest
+NEWEST_STAMP := $(NEWEST_VENV)/.setup-stamp
+PYTHON_NEWEST ?= $(firstword $(foreach p,python3.12 python3.13,$(shell command -v $(p) 2>/dev/null)) \
+  $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+# what runs on the newest Ansible (about 4 minutes on 2 cores): the unit tests and the playbook
+# integration tests (site.yml, status.yml, rollout.yml, the roles, ansible-runner) against in-process labs
+NEWEST_TESTS := tests/unit tests/integration/test_suite_change_demo.py tests/integration/test_roles_playbook.py \
+  tests/integration/test_site_playbooks.py tests/integration/test_awx_runner.py tests/integration/test_rollout_playbook.py
 # ansible-test's pinned pip version (ansible_test/_internal/python_requirements.py)
 ANSIBLE_TEST_PIP := 24_2
 
@@ -19,7 +29,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup demo test lint sanity unit molecule bench lab-up lab-down lab-status docs docs-lint build ansible-doc clean
+.PHONY: help setup demo test test-newest lint sanity unit molecule bench lab-up lab-down lab-status docs docs-lint build ansible-doc clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,8 +58,20 @@ demo: setup  ## set up, start the lab (unless running), run playbooks/site.yml, 
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml -i $(LAB_STATE)/inventory.yml playbooks/site.yml
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml -i $(LAB_STATE)/inventory.yml playbooks/status.yml
 
-test: setup lint sanity unit molecule docs-lint build ansible-doc  ## set up and run every test
+test: setup lint sanity unit molecule docs-lint build ansible-doc test-newest  ## set up and run every test
 	@echo "make test: all gates passed"
+
+$(NEWEST_STAMP): requirements-newest.txt requirements.txt tests/roslab/pyproject.toml
+	@test -n "$(PYTHON_NEWEST)" || { echo "test-newest: the newest ansible-core needs Python >= 3.12:" \
+	  "install python3.12 or python3.13, or set PYTHON_NEWEST=/path/to/python3.12"; exit 1; }
+	test -x $(NEWEST_VENV)/bin/python || $(PYTHON_NEWEST) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-newest.txt
+	$(NEWEST_VENV)/bin/pip install --quiet --disable-pip-version-check -e tests/roslab
+	touch $@
+
+test-newest: setup $(NEWEST_STAMP)  ## unit + playbook integration tests on the newest ansible-core (.venv-newest)
+	$(NEWEST_VENV)/bin/ansible --version | head -n 1
+	PATH=$(CURDIR)/$(NEWEST_VENV)/bin:$$PATH $(NEWEST_VENV)/bin/python -m pytest -q -n 2 $(NEWEST_TESTS)
 
 lint: setup  ## ansible-lint (production profile) and the changelog fragments
 	$(BIN)/ansible-lint --profile production --offline
@@ -107,4 +129,4 @@ ansible-doc: setup  ## every module renders with ansible-doc
 
 clean:  ## remove the venv, build output and lab state
 	-$(BIN)/roslab down --state-dir $(LAB_STATE) 2>/dev/null
-	rm -rf $(VENV) $(COLLECTIONS) build $(LAB_STATE)
+	rm -rf $(VENV) $(NEWEST_VENV) $(COLLECTIONS) build $(LAB_STATE)

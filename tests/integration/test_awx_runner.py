@@ -84,12 +84,18 @@ def test_execution_environment_definition_is_accepted_by_ansible_builder(tmp_pat
     with open(os.path.join(ROOT, "requirements.txt")) as handle:
         wanted = [line.split("==")[0] for line in handle if "==" in line and not line.startswith("#")]
     assert all(name in (build / "requirements.txt").read_text() for name in wanted)
-    # the EE pins the toolchain we test with, and the collections that toolchain bundles
+    # the EE pins the oldest toolchain we test with (requirements-dev.txt)...
     with open(os.path.join(ROOT, "requirements-dev.txt")) as handle:
         core = next(line.strip() for line in handle if line.startswith("ansible-core=="))
     assert core in (tmp_path / "context" / "Dockerfile").read_text()
-    baked = yaml.safe_load((build / "requirements.yml").read_text())["collections"]
+    # ...and the collections that toolchain bundles, checked where that toolchain runs
+    import ansible
     import ansible_collections
+    from ansible.release import __version__ as running_core
+    if core != "ansible-core==" + running_core:
+        pytest.skip("the EE pins %s; this venv runs ansible-core %s (%s), whose bundled collections differ"
+                    % (core, running_core, os.path.dirname(ansible.__file__)))
+    baked = yaml.safe_load((build / "requirements.yml").read_text())["collections"]
     for collection in baked:
         namespace, name = collection["name"].split(".")
         manifests = [os.path.join(p, namespace, name, "MANIFEST.json") for p in ansible_collections.__path__]
@@ -99,6 +105,11 @@ def test_execution_environment_definition_is_accepted_by_ansible_builder(tmp_pat
 
 
 def test_controller_as_code_resolves_every_awx_module(tmp_path):
+    import ansible_collections
+    if not any(os.path.isdir(os.path.join(p, "awx", "awx")) for p in ansible_collections.__path__):
+        from ansible_collections.ansible_release import ansible_version
+        pytest.skip("awx.awx is not in the ansible %s package (the pinned ansible 12 package bundles it); "
+                    "install it from Galaxy or Automation Hub to run awx/controller.yml" % ansible_version)
     done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "--syntax-check",
                            os.path.join(ROOT, "awx", "controller.yml")], env=env(), capture_output=True,
                           text=True, timeout=300, check=False, cwd=str(tmp_path))
