@@ -70,7 +70,7 @@ $(NEWEST_STAMP): requirements-newest.txt requirements.txt tests/roslab/pyproject
 	touch $@
 
 test-newest: setup $(NEWEST_STAMP)  ## unit + playbook integration tests on the newest ansible-core (.venv-newest)
-	$(NEWEST_VENV)/bin/ansible --version | head -n 1
+	@$(NEWEST_VENV)/bin/python -c 'from ansible.release import __version__ as v; from ansible_collections.ansible_release import ansible_version as a; print("test-newest: ansible", a, "ansible-core", v)'
 	PATH=$(CURDIR)/$(NEWEST_VENV)/bin:$$PATH $(NEWEST_VENV)/bin/python -m pytest -q -n 2 $(NEWEST_TESTS)
 
 lint: setup  ## ansible-lint (production profile) and the changelog fragments
