@@ -26,13 +26,13 @@ def lab_api(lab, name="hub"):
                                password="", timeout=10)
 
 
-def _plays(tmp_path, plays):
+def _plays(tmp_path, plays, username="admin", password=""):
     """Run one playbook with a play per (port, tasks); returns rc and {(play index, task name): result}."""
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "vars": {"ansible_python_interpreter": sys.executable},
         "module_defaults": {"group/community.routeros.api": {
-            "hostname": "127.0.0.1", "port": port, "username": "admin", "password": "", "tls": False}},
+            "hostname": "127.0.0.1", "port": port, "username": username, "password": password, "tls": False}},
         "tasks": tasks,
     } for port, tasks in plays]
     cfg = tmp_path / "ansible.cfg"
@@ -55,8 +55,8 @@ def _plays(tmp_path, plays):
     return proc.returncode, results
 
 
-def _play(tmp_path, port, tasks):
-    rc, results = _plays(tmp_path, [(port, tasks)])
+def _play(tmp_path, port, tasks, **login):
+    rc, results = _plays(tmp_path, [(port, tasks)], **login)
     return rc, dict((name, result) for (_, name), result in results.items())
 
 
@@ -159,6 +159,28 @@ def test_api_modify_with_defaults_spelled_out_is_idempotent(make_lab, tmp_path):
         assert not {"prf-algorithm", "lifebytes"} & set(profile)
     finally:
         api.close()
+
+
+def test_api_modify_with_a_least_privilege_user(make_lab, tmp_path):
+    """A group with read, write, api and sensitive (to compare the PSK) is all api_modify needs; a
+    read-only group gets RouterOS's permission error and nothing changes."""
+    lab = make_lab()
+    api = lab_api(lab)
+    try:
+        api.path("user", "group").add(name="vpn-admin", policy="read,write,api,sensitive")
+        api.path("user", "group").add(name="vpn-ro", policy="read,api")
+        api.path("user").add(name="vpn", group="vpn-admin", password="pw-vpn")
+        api.path("user").add(name="viewer", group="vpn-ro", password="pw-viewer")
+    finally:
+        api.close()
+    port = lab.ports["hub"]["api"]
+    rc, refused = _play(tmp_path, port, [dict(MODIFY_TASKS[0], ignore_errors=True)], username="viewer",
+                        password="pw-viewer")
+    assert refused["profiles"].get("failed") and "not enough permissions (9)" in refused["profiles"]["msg"]
+    rc, first = _play(tmp_path, port, MODIFY_TASKS, username="vpn", password="pw-vpn")
+    assert rc == 0 and all(first[t["name"]]["changed"] for t in MODIFY_TASKS), json.dumps(first, indent=1)[:4000]
+    rc, second = _play(tmp_path, port, MODIFY_TASKS, username="vpn", password="pw-vpn")
+    assert rc == 0 and not any(second[t["name"]]["changed"] for t in MODIFY_TASKS), json.dumps(second, indent=1)[:4000]
 
 
 def test_api_modify_reports_routeros_error(make_lab, tmp_path):
