@@ -20,20 +20,20 @@ SERIAL = [2, 4, 6, "100%"]
 BATCHES = [["hub", "spoke01"], SPOKES[1:5], SPOKES[5:11], SPOKES[11:]]
 
 
-def topology():
+def topology(spokes=SPOKES, linked=True):
     routers = {"hub": {"interfaces": [{"name": "ether1"}, {"name": "ether2"}],
                        "addresses": [{"address": "198.51.100.1/24", "interface": "ether1"},
                                      {"address": "10.10.0.1/24", "interface": "ether2"}]}}
-    for i, name in enumerate(SPOKES, 1):
+    for i, name in enumerate(spokes, 1):
         routers[name] = {"interfaces": [{"name": "ether1"}, {"name": "ether2"}],
                          "addresses": [{"address": "198.51.100.%d/24" % (10 + i), "interface": "ether1"},
                                        {"address": "10.%d.0.1/24" % (100 + i), "interface": "ether2"}]}
-    return {"routers": routers, "links": [["hub:ether1", "%s:ether1" % name] for name in SPOKES]}
+    return {"routers": routers, "links": [["hub:ether1", "%s:ether1" % name] for name in spokes] if linked else []}
 
 
-def inventory():
+def inventory(spokes=SPOKES):
     hosts = {"hub": {"ipsec_wan_address": "198.51.100.1", "ipsec_lan_prefixes": ["10.10.0.0/24"]}}
-    for i, name in enumerate(SPOKES, 1):
+    for i, name in enumerate(spokes, 1):
         hosts[name] = {"ipsec_wan_address": "198.51.100.%d" % (10 + i),
                        "ipsec_lan_prefixes": ["10.%d.0.0/24" % (100 + i)],
                        "ipsec_psk": "rollout-test-psk-%s-0123456789" % name}
@@ -44,7 +44,7 @@ def inventory():
                  "ipsec_topologies": [{"name": "fleet", "type": "hub_and_spoke", "hub": "hub", "spokes": "spokes",
                                        "suite": "ikev2-aes256gcm-ecp384", "auth": {"psk_var": "ipsec_psk"}}]},
         "children": {"hubs": {"hosts": {"hub": hosts["hub"]}},
-                     "spokes": {"hosts": dict((name, hosts[name]) for name in SPOKES)}}}}
+                     "spokes": {"hosts": dict((name, hosts[name]) for name in spokes)}}}}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def fleet_lab(tmp_path_factory):
     lab.stop()
 
 
-def rollout(tmp_path, lab, *args):
-    (tmp_path / "fleet.yml").write_text(yaml.safe_dump(inventory()))
+def rollout(tmp_path, lab, *args, spokes=SPOKES, gate_timeout=60):
+    (tmp_path / "fleet.yml").write_text(yaml.safe_dump(inventory(spokes)))
     (tmp_path / "ports.yml").write_text(lab.inventory_yaml())
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
@@ -65,7 +65,7 @@ def rollout(tmp_path, lab, *args):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORKS="10")
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                "-i", str(tmp_path / "fleet.yml"), "-i", str(tmp_path / "ports.yml"),
-               "-e", yaml.safe_dump({"ipsec_rollout_serial": SERIAL, "ipsec_rollout_gate_timeout": 60},
+               "-e", yaml.safe_dump({"ipsec_rollout_serial": SERIAL, "ipsec_rollout_gate_timeout": gate_timeout},
                                     default_flow_style=True).strip(),
                os.path.join(ROOT, "playbooks", "rollout.yml")] + list(args)
     done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=600,
@@ -132,3 +132,24 @@ def test_dry_run_then_a_rollout_that_stops_after_the_failing_batch(fleet_lab, tm
                       if row.get("state") == "established")
     assert established == set("198.51.100.%d" % (10 + SPOKES.index(name) + 1) for name in converged if name != "hub")
     assert "Converge IPsec and its firewall" not in output.rsplit("TASK [Stop the rollout after this batch]", 1)[1]
+
+
+def test_a_tunnel_that_does_not_come_up_fails_the_gate_and_stops_the_rollout(tmp_path):
+    """Both routers converge, but no link joins them: the canary's tunnel never establishes, so the
+    gate fails both after its timeout, names the tunnel, and the next batch is not started."""
+    control = pytest.importorskip("roslab.control")
+    spokes = ["spoke01", "spoke02"]
+    lab = control.Lab.from_topology(topology(spokes, linked=False), base_port=0, state_dir=str(tmp_path / "lab"),
+                                    save_delay=0.2)
+    lab.start()
+    try:
+        code, output = rollout(tmp_path, lab, spokes=spokes, gate_timeout=4)
+        assert code != 0, output
+        lines = report(output)
+        assert lines[0].startswith("ROLLOUT STOPPED: batch hub, spoke01: 2 of 2 router(s) failed"), lines
+        assert listed(lines, "failed") == ["hub", "spoke01"] and listed(lines, "not reached") == ["spoke02"], lines
+        why = [line for line in lines if line.startswith("why ")]
+        assert all("tunnel fleet-hub-spoke01 at" in line and "IKE not established" in line for line in why), lines
+        assert owned(lab, "hub") and owned(lab, "spoke01") and owned(lab, "spoke02") == []
+    finally:
+        lab.stop()
