@@ -189,8 +189,8 @@ def test_phase1_proposal_mismatch(fleet):
 
 
 def test_phase2_proposal_mismatch(fleet):
-    edit(fleet, "spoke1", "/ip/ipsec/proposal", "ipsecfleet:proposal/", **{"enc-algorithms": "aes-128-cbc",
-                                                                             "auth-algorithms": "sha256"})
+    edit(fleet, "spoke1", "/ip/ipsec/proposal", "ipsecfleet:proposal/",
+         **{"enc-algorithms": "aes-128-cbc", "auth-algorithms": "sha256"})
     fleet.reboot("hub")
     fleet.advance(40)
     hub = observe(fleet, "hub")
@@ -283,10 +283,10 @@ def test_nat_and_fasttrack_found_on_a_router(fleet):
 # --- audit --------------------------------------------------------------------------------------------
 
 def test_audit_finds_planted_weaknesses(fleet):
-    add(fleet, "hub", "/ip/ipsec/proposal", name="weak", **{"enc-algorithms": "3des", "auth-algorithms": "md5",
-                                                           "pfs-group": "none", "lifetime": "2d"})
-    add(fleet, "hub", "/ip/ipsec/profile", name="weak-ike", **{"enc-algorithm": "des", "hash-algorithm": "md5",
-                                                              "dh-group": "modp1024"})
+    add(fleet, "hub", "/ip/ipsec/proposal", name="weak",
+        **{"enc-algorithms": "3des", "auth-algorithms": "md5", "pfs-group": "none", "lifetime": "2d"})
+    add(fleet, "hub", "/ip/ipsec/profile", name="weak-ike",
+        **{"enc-algorithm": "des", "hash-algorithm": "md5", "dh-group": "modp1024"})
     add(fleet, "hub", "/ip/ipsec/peer", name="anyone", address="0.0.0.0/0", profile="weak-ike", passive="yes")
     add(fleet, "hub", "/ip/ipsec/identity", peer="anyone", secret="short")
     add(fleet, "hub", "/ip/ipsec/policy", peer="anyone", proposal="weak", tunnel="yes",

@@ -34,7 +34,13 @@ PARAMS = {"state": "overridden", "features": list(site_engine.FEATURES), "secret
           "management_ports": [8728], "lockout_check": False, "confirm": False}
 
 
-def converge(lab, host, tunnels=(), topologies=TOPOLOGIES, hostvars=HOSTVARS, groups=GROUPS):
+FLEET_DEFAULT = object()   # "the module's fleet" (None means none: a test without topologies)
+
+
+def converge(lab, host, tunnels=(), topologies=FLEET_DEFAULT, hostvars=FLEET_DEFAULT, groups=FLEET_DEFAULT):
+    topologies = TOPOLOGIES if topologies is FLEET_DEFAULT else topologies
+    hostvars = HOSTVARS if hostvars is FLEET_DEFAULT else hostvars
+    groups = GROUPS if groups is FLEET_DEFAULT else groups
     plan = host_plan.plan_from_intent(host, list(tunnels), hostvars, topologies, groups,
                                       **site_engine.firewall_build_options(PARAMS))
     return site_engine.run(dict(PARAMS), lambda: connect(lab, host), plan)

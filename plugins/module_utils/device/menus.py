@@ -369,7 +369,8 @@ MENUS["/certificate"] = Menu("/certificate", "certificates", "name", doc=(
         Field("pem", "str", "The certificate (PEM) uploaded for the import.", secret=True),
         Field("key-pem", "str", "The router's private key, encrypted PKCS#8 PEM.", secret=True),
         Field("passphrase", "str", "Passphrase of the encrypted key (the import's C(passphrase)).", secret=True),
-    ))
+    ),
+)
 
 MENUS_BY_SECTION = dict((m.section, m) for m in MENUS.values())
 

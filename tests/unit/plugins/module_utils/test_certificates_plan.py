@@ -9,7 +9,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.intent import IntentError
-from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import certificates
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_plan
 from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils import pki as pki_mod

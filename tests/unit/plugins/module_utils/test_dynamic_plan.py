@@ -18,8 +18,9 @@ TUNNELS = [{"name": "hub-s1", "a": "hub", "b": "s1", "auth": {"psk": PSK}},
            {"name": "hub-s2", "a": "hub", "b": "s2", "auth": {"psk": PSK}}]
 
 
-def plan(host, tunnels=TUNNELS, hostvars=HOSTVARS, features=("ipsec", "firewall")):
-    return host_plan.plan_from_intent(host, tunnels, hostvars, features=features)
+def plan(host, tunnels=None, hostvars=None, features=("ipsec", "firewall")):
+    return host_plan.plan_from_intent(host, TUNNELS if tunnels is None else tunnels,
+                                      HOSTVARS if hostvars is None else hostvars, features=features)
 
 
 def test_the_hub_answers_dynamic_ends_on_one_peer_with_an_identity_and_group_each():
