@@ -43,6 +43,8 @@ PARAMS = {"state": "overridden", "features": ["ipsec", "certificates"], "secret_
 def lab(tmp_path):
     lab = Lab.from_topology(TOPOLOGY, base_port=0, state_dir=str(tmp_path / "lab"), save_delay=0.05, speed=0)
     lab.start()
+    for name in lab.specs:  # the IPsec log as one enables it to troubleshoot (default rules: info/error/warning)
+        lab.call(lab.router(name).execute, "/system/logging/add", {"topics": "ipsec"}, [])
     yield lab
     lab.stop()
 

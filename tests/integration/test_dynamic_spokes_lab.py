@@ -48,6 +48,8 @@ def lab(tmp_path_factory):
     lab = Lab.from_topology(TOPOLOGY, base_port=0, state_dir=str(tmp_path_factory.mktemp("lab")), save_delay=0.05,
                             speed=0)
     lab.start()
+    for name in lab.specs:  # the IPsec log as one enables it to troubleshoot (default rules: info/error/warning)
+        lab.call(lab.router(name).execute, "/system/logging/add", {"topics": "ipsec"}, [])
     lab.call(lab.fabric.set_dns, "hub.vpn.example", "198.51.100.1")
     for spoke in ("spoke1", "spoke2", "rogue"):
         lab.call(lab.fabric.set_nat, spoke)

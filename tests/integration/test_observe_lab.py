@@ -81,6 +81,8 @@ def fleet(tmp_path):
     lab = control.Lab.from_topology(HUB_AND_SPOKES, base_port=0, state_dir=str(tmp_path / "lab"),
                                     save_delay=0.05, speed=0.0)
     lab.start()
+    for name in lab.specs:  # the IPsec log as one enables it to troubleshoot (default rules: info/error/warning)
+        lab.call(lab.router(name).execute, "/system/logging/add", {"topics": "ipsec"}, [])
     try:
         for name in ROUTERS:
             converge(lab, name)

@@ -79,6 +79,9 @@ USER_GROUPS = (
     ("full", "local,telnet,ssh,ftp,reboot,read,write,policy,test,winbox,password,web,sniff,sensitive,api,romon,"
              "rest-api"),
 )
+# the default logging rules, in order, as verbose exports print them (set 0..3): info, error and
+# warning to memory, critical to echo (the console)
+LOGGING_RULES = (("info", "memory"), ("error", "memory"), ("warning", "memory"), ("critical", "echo"))
 # commands that change the configuration (the write policy); every other command reads
 WRITE_VERBS = frozenset(("add", "set", "remove", "move", "enable", "disable", "comment", "unset", "reset",
                          "edit", "import", "update", "flush", "kill-connections", "reset-counters",
@@ -209,6 +212,8 @@ class Router(Store):
         # spec §3: the dynamic counter rule, top of the filter table
         self._builtin(FILTER, {"chain": "forward", "action": "passthrough", "comment": FASTTRACK_COMMENT,
                                "dynamic": "true"})
+        for topics, action in LOGGING_RULES:
+            self._builtin("/system/logging", {"topics": topics, "action": action, "default": "true"})
         for group, policy in USER_GROUPS:
             self._builtin("/user/group", {"name": group, "policy": policy, "skin": "default"})
         self._builtin("/user", {"name": "admin", "group": "full", "password": ""}, builtin=False)
@@ -776,9 +781,25 @@ class Router(Store):
         return "2026-01-%02d %s" % (1 + days % 28, self._time_of_day())
 
     def log(self, topics, message):
+        """A message of ``topics`` (``ipsec,debug``): /log keeps it when an enabled logging rule with
+        the memory action selects it (manual "Log"; the default rules select info, error and
+        warning, so ``ipsec,debug`` lines need a rule such as ``topics=ipsec``)."""
+        if not self.logged_to_memory(topics):
+            return
         when = self._time_of_day()
         item = Item(self.new_id(), {"time": when, "topics": topics, "message": message})
         self.table("/log").items.append(item)
+
+    def logged_to_memory(self, topics):
+        have = set(t.strip() for t in topics.split(",") if t.strip())
+        for rule in self.table("/system/logging").items:
+            props = rule.props
+            if props.get("disabled") == "true" or props.get("action", "memory") != "memory":
+                continue
+            wanted = [t.strip() for t in props.get("topics", "").split(",") if t.strip()]
+            if wanted and all((t[1:] not in have) if t.startswith("!") else (t in have) for t in wanted):
+                return True
+        return False
 
     def items(self, menu_path):
         sch = self.schema(menu_path)

@@ -500,6 +500,12 @@ MENU_TABLES = {
     # manual "User": groups of policies (inspect 7.22.2 lists the policy words and the builtin
     # groups full/read/write); the builtin groups' policies are Router.USER_GROUPS
     "/user/group": {"key": "name", "mandatory": ("name",), "defaults": {"policy": "", "skin": "default"}},
+    # manual "Log": rules select by topics (all listed topics present, none of the !topics) what an
+    # action gets; only the memory action's messages reach /log (topics, actions: inspect 7.22.2)
+    "/system/logging": {"mandatory": ("topics",), "types": {"topics": "topic-list", "action": "enum",
+                                                            "disabled": _BOOL},
+                        "defaults": {"action": "memory", "prefix": "", "disabled": "false"},
+                        "readonly": {"default": "false", "invalid": "false"}},
     # manual "Services": certificate (default none), max-sessions 1..1000 (default 20; the set
     # command has it from the 7.16.1 tree), tls-version any|only-1.2 (default any), vrf (default
     # main); values from inspect 7.22.2
@@ -592,6 +598,9 @@ class MenuSchema(object):
             return Arg(name, spec, values=values, negatable=negatable)
         if spec == "protocol":
             return Arg(name, spec, values=completions, negatable=negatable)
+        if spec == "topic-list":
+            # logging topics: each one may carry its own "!" (manual "Log": topics=ntp,debug,!packet)
+            return Arg(name, spec, values=hand_values or completions)
         if spec == "keepalive":
             return Arg(name, spec, negatable=negatable)
         if spec == "time":
@@ -690,6 +699,11 @@ def check_value(arg, raw, lookup_ref):
         if raw not in arg.values:
             raise trap("no_match", arg.name)
         return raw
+    if kind == "topic-list":
+        parts = [p for p in raw.split(",")] if raw else []
+        if not parts or any(p.lstrip("!") not in arg.values for p in parts):
+            raise trap("no_match", arg.name)
+        return ",".join(parts)
     if kind == "enum-list":
         parts = [p for p in raw.split(",")] if raw else []
         if any(p not in arg.values for p in parts):

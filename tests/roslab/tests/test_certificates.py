@@ -186,6 +186,8 @@ def cert_lab(hub_ca=None, spoke_ca=None, spoke_start=LAB_EPOCH, spoke_days=365, 
     _cert_tunnel(hub, SPOKE_WAN, "10.10.0.0/24", "10.20.0.0/24", "hub-cert", passive="yes", remote_id=hub_remote_id)
     _cert_tunnel(spoke, HUB_WAN, "10.20.0.0/24", "10.10.0.0/24", "spoke-cert", remote_id="fqdn:hub.example",
                  my_id=spoke_my_id)
+    for router in (hub, spoke):  # the IPsec log as one enables it to troubleshoot
+        router.execute("/system/logging/add", {"topics": "ipsec"}, [])
     return Fabric({"hub": hub, "spoke": spoke}, [["hub:ether1", "spoke:ether1"]])
 
 

@@ -7,6 +7,7 @@ from labfixtures import configure_tunnel, lab_api
 from roslab.clock import LabClock
 from roslab.menus import build_router
 from roslab.fabric import LAB_EPOCH, PHASE1_TIMEOUT, Fabric
+from roslab.errors import RosTrap
 from roslab.firewall_eval import Packet
 
 HUB_WAN, SPOKE_WAN = "198.51.100.1", "198.51.100.2"
@@ -30,8 +31,11 @@ def build():
 
 def make(build, name, addresses):
     interfaces = [{"name": "ether1"}, {"name": "ether2"}]
-    return build(name=name, version="7.22.2", interfaces=interfaces,
-                 addresses=[{"address": a, "interface": i} for a, i in addresses])
+    router = build(name=name, version="7.22.2", interfaces=interfaces,
+                   addresses=[{"address": a, "interface": i} for a, i in addresses])
+    # the IPsec log as one enables it to troubleshoot (the default rules keep only info/error/warning)
+    router.execute("/system/logging/add", {"topics": "ipsec"}, [])
+    return router
 
 
 def run(router, command, **attributes):
@@ -660,3 +664,28 @@ def test_active_peers_carry_ppk_from_7_21(version, has_ppk):
     peers = hub.items("/ip/ipsec/active-peers") + spoke.items("/ip/ipsec/active-peers")
     assert [p["state"] for p in peers] == ["established", "established"]
     assert [p.get("ppk") for p in peers] == (["false", "false"] if has_ppk else [None, None])
+
+
+def test_the_log_keeps_what_the_logging_rules_select(build):
+    """Default rules (info, error, warning to memory): a PSK mismatch leaves the ipsec,error line but
+    not the severity-less `ipsec reply notify` nor ipsec,debug; a topics=ipsec rule keeps them."""
+    hub = make(build, "hub", [(HUB_WAN + "/24", "ether1"), ("10.10.0.1/24", "ether2")])
+    spoke = make(build, "spoke", [(SPOKE_WAN + "/24", "ether1"), ("10.20.0.1/24", "ether2")])
+    for router in (hub, spoke):
+        rule = [r for r in router.items("/system/logging") if r["topics"] == "ipsec"][0]
+        run(router, "/system/logging/remove", **{".id": rule[".id"]})
+    assert [(r["topics"], r["action"], r["default"]) for r in hub.items("/system/logging")] == [
+        ("info", "memory", "true"), ("error", "memory", "true"), ("warning", "memory", "true"),
+        ("critical", "echo", "true")]
+    fabric = Fabric({"hub": hub, "spoke": spoke}, [["hub:ether1", "spoke:ether1"]])
+    tunnel(hub, SPOKE_WAN, "10.10.0.0/24", "10.20.0.0/24", passive="yes")
+    tunnel(spoke, HUB_WAN, "10.20.0.0/24", "10.10.0.0/24", secret="wrong")
+    fabric.tick(2)
+    topics = set(r["topics"] for r in hub.items("/log"))
+    assert "ipsec,error" in topics and "ipsec" not in topics and "ipsec,debug" not in topics
+    run(hub, "/system/logging/add", topics="ipsec,!debug")
+    run(spoke, "/ip/ipsec/active-peers/kill-connections")
+    fabric.tick(60)
+    assert "reply notify: AUTHENTICATION_FAILED" in messages(hub)
+    with pytest.raises(RosTrap):
+        run(hub, "/system/logging/add", topics="ipsec,nonsense")

@@ -48,7 +48,7 @@ MENUS = [
     "/ip/address", "/ip/route", "/ip/pool", "/tool/netwatch",
     "/system/scheduler", "/system/script", "/system/identity", "/system/resource", "/system/clock",
     "/system/device-mode",
-    "/log", "/certificate", "/file", "/user", "/user/group", "/ip/service",
+    "/log", "/certificate", "/file", "/user", "/user/group", "/ip/service", "/system/logging",
 ]
 # commands whose arguments the store validates
 ARG_COMMANDS = ("add", "set", "unset", "reset", "move", "remove", "enable", "disable", "print", "get",
