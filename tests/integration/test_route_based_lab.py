@@ -140,12 +140,15 @@ def test_a_second_hub_at_a_higher_distance_takes_the_traffic_when_the_first_dies
     hostvars = dict(HOSTVARS, hub2={"ipsec_wan_address": "198.51.100.2", "ipsec_lan_prefixes": ["10.10.0.0/24"],
                                     "routeros_version": "7.22.2"})
     hostvars.pop("spoke2")
+    # check_gateway none: the failover below is the keepalive's (the lab's check-gateway=ping has no
+    # timing of its own, it deactivates a route at once)
     tunnels = [
         {"name": "primary", "a": {"host": "hub", "passive": True}, "b": "spoke1", "auth": {"psk": PSK},
-         "mode": "gre", "tunnel_address": "10.255.1.0/31", "keepalive": "5s", "keepalive_retries": 3},
+         "mode": "gre", "tunnel_address": "10.255.1.0/31", "keepalive": "5s", "keepalive_retries": 3,
+         "check_gateway": "none"},
         {"name": "secondary", "a": {"host": "hub2", "passive": True}, "b": "spoke1", "auth": {"psk": PSK},
          "mode": "gre", "tunnel_address": "10.255.1.2/31", "keepalive": "5s", "keepalive_retries": 3,
-         "route_distance": 20},
+         "route_distance": 20, "check_gateway": "none"},
     ]
     lab = control.Lab.from_topology(topology, base_port=0, state_dir=str(tmp_path), save_delay=0.05)
     lab.start()
@@ -159,10 +162,17 @@ def test_a_second_hub_at_a_higher_distance_takes_the_traffic_when_the_first_dies
 
         lab.router_down("hub")
         lab.advance("1s")
-        # the primary GRE stops running (its keepalives go nowhere), its link network is gone, the
-        # distance-1 route is inactive and the distance-20 route through hub2 carries the traffic
+        # until keepalive gives up (5s x 3) the primary still runs and its route is preferred: the
+        # traffic goes into it and is lost (its SA went with the hub)
+        lost = trace(lab, "spoke1", "10.11.0.5", "10.10.0.5")
+        assert lost["encapsulated"]["interface"] == "ipsecfleet-primary", format_trace(lost)
+        assert lost["result"] == "dropped", format_trace(lost)
+        # then the primary stops running, its link network is gone, the distance-1 route is inactive
+        # and the distance-20 route through hub2 carries the traffic: measured 15s after the hub died
+        waited = 1 + advance_until(lab, lambda: trace(lab, "spoke1", "10.11.0.5", "10.10.0.5")["encapsulated"]
+                                   ["interface"] == "ipsecfleet-secondary", 30)
+        assert 5 * 3 - 1 <= waited <= 5 * 3 + 1, waited
         moved = trace(lab, "spoke1", "10.11.0.5", "10.10.0.5")
-        assert moved["encapsulated"]["interface"] == "ipsecfleet-secondary", format_trace(moved)
         assert moved["result"] == "encrypted", format_trace(moved)
         running = dict((r["name"], r.get("running")) for r in rows(lab, "spoke1", "/interface/gre"))
         assert running == {"ipsecfleet-primary": "false", "ipsecfleet-secondary": "true"}

@@ -404,6 +404,7 @@ class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
         yield from self._vrrp_times()
         yield from self._netwatch_times()
         yield from self._scheduler_times()
+        yield from self._tunnel_times()
 
 
     def _run_due(self, now):
@@ -556,9 +557,11 @@ class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
         return None
 
     def _static_routes(self, name, destination):
-        """Enabled static routes of ``name`` holding ``destination`` with a gateway, in the order
-        RouterOS prefers them: longest dst-address first, then the lowest distance; a route whose
-        ``check-gateway=ping`` gateway does not answer is inactive and left out."""
+        """The active static routes of ``name`` holding ``destination``, in the order RouterOS prefers
+        them: longest dst-address first, then the lowest distance. Active: enabled, its gateway on a
+        connected network of a running interface, and with ``check-gateway=ping`` the gateway
+        answering."""
+        connected = [iface.network for iface, _i, _p in self._addresses(name)]
         found = []
         for row in self._items(self.routers[name], "/ip/route"):
             if truthy(row.get("disabled", "false")) or not row.get("gateway"):
@@ -568,7 +571,11 @@ class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
                 distance = int(row.get("distance", "1") or 1)
             except ValueError:
                 continue
-            if destination in network:
+            try:
+                gateway = ipaddress.ip_address(row["gateway"])
+            except ValueError:
+                continue            # an interface name as gateway: not emulated
+            if destination in network and any(gateway in net for net in connected):
                 found.append((-network.prefixlen, distance, len(found), row))
         found.sort(key=lambda entry: entry[:3])
         return [row for _p, _d, _i, row in found
@@ -609,15 +616,13 @@ class Fabric(IpsecMixin, ServicesMixin, TunnelMixin, TraceMixin):
             return None
         if depth <= 0:
             return None
-        # static routes: the preferred active one (longest dst-address, lowest distance) whose gateway
-        # is on a connected network
-        first = None
-        for row in self._static_routes(src_router, destination):
-            first = self.route(src_router, row["gateway"], src_ip, depth=0)
-            if first is not None and first.dst_router != src_router:
-                break
-            first = None
-        if first is None:
+        # static routes: the preferred active one (longest dst-address, lowest distance); when its
+        # gateway does not answer the packet is lost (RouterOS does not try the next route)
+        active = self._static_routes(src_router, destination)
+        if not active:
+            return None
+        first = self.route(src_router, active[0]["gateway"], src_ip, depth=0)
+        if first is None or first.dst_router == src_router:
             return None
         gateway = first.dst_router
         rest = self.route(gateway, dst_ip, None, depth - 1)

@@ -11,13 +11,16 @@ RouterOS facts followed (routeros7-behaviour.md section 4, MikroTik manual "GRE"
   ``level=require`` and no installed SA drops it (out-no-states);
 * the far router's filter input sees the decapsulated GRE/IPIP packet with ``ipsec-policy=in,ipsec``
   when it came out of an SA; a plain packet matching its own require policy is dropped;
-* with ``keepalive`` the interface is ``running`` only while the keepalives get through both ways;
-  without keepalive it is running whenever it is enabled;
+* with ``keepalive=<interval>,<retries>`` the interface is ``running`` once its packets get through
+  both ways and stops running ``interval x retries`` seconds after they stop getting through (the
+  lab clock schedules that moment; a real router, whose last answered keepalive may be up to one
+  interval older, notices up to one interval sooner); without keepalive it is running whenever it
+  is enabled. A new interface runs from the first fabric step its packets get through;
 * addresses on a running tunnel interface form a connected point-to-point network between the two
   routers: static routes through the far address lead into the tunnel.
 
-Not emulated: keepalive timing (the lab decides ``running`` on every fabric step, not after
-``interval x retries`` of silence), GRE keys/sequence numbers, EoIP, IPv6 tunnels (ip6gre/ipipv6),
+Not emulated: the individual keepalive packets (the lab checks the path on every fabric step and
+applies the interval x retries window), GRE keys/sequence numbers, EoIP, IPv6 tunnels (ip6gre/ipipv6),
 connection tracking of the GRE flow (the packet is ``new``), the interface's ``ipsec-secret``
 dynamic peer in this path (the dynamic objects exist in the store; their SAs are negotiated like any
 peer's), fragmentation and ``dont-fragment``.
@@ -28,11 +31,25 @@ from __future__ import annotations
 from roslab import firewall_eval
 from roslab.firewall_eval import Packet
 from roslab.ike import POLICY_DEFAULTS, truthy
+from roslab.schema import parse_time
 
 # menu -> (IP protocol name of its packets, RouterOS interface type)
 TUNNEL_TYPES = {"/interface/gre": ("gre", "gre-tunnel"), "/interface/ipip": ("ipencap", "ipip-tunnel")}
 # bytes the encapsulation adds in front of the inner packet (RFC 2784 without key/sequence; RFC 2003)
 ENCAPSULATION_BYTES = {"gre": 24, "ipencap": 20}
+
+
+def keepalive_window(value):
+    """Seconds without an answered keepalive before the interface stops running (interval x retries;
+    ``10s,10`` -> 100), or None when keepalive is off. Retries default to 10 (RouterOS prints 10s,10)."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    interval, _comma, retries = text.partition(",")
+    seconds = parse_time(interval)
+    if seconds is None:
+        return None
+    return seconds * (int(retries) if retries.isdigit() else 10)
 
 
 class TunnelMixin:
@@ -41,6 +58,12 @@ class TunnelMixin:
     def _tunnel_init(self):
         self._tunnel_links = []            # [((router, interface), (router, interface))]
         self.tunnel_running = {}           # (router, interface name) -> bool
+        self._tunnel_last_ok = {}          # (router, interface name) -> lab time its keepalives last passed
+        self._tunnel_timeouts = {}         # (router, interface name) -> lab time it stops running
+        self._tunnel_carried = {}          # (router, interface name) -> its packets got through last step
+
+    def _tunnel_times(self):
+        yield from self._tunnel_timeouts.values()
 
     def tunnel_interface(self, name, interface):
         """(menu, row) of ``name``'s GRE/IPIP interface called ``interface``, or None."""
@@ -73,8 +96,12 @@ class TunnelMixin:
         if not ends and not self._tunnel_links and not self.tunnel_running:
             return False
         self._tunnel_links = []
+        self._tunnel_timeouts = {}
+        carried_now = {}
         self._address_cache.clear()
         state = {}
+        for key in [k for k in self._tunnel_last_ok if k[0] in self.down_routers]:
+            del self._tunnel_last_ok[key]                 # a reboot starts the keepalives again
         for name, menu, row in ends:
             source = self.tunnel_source(name, row)
             mirror = None
@@ -93,13 +120,29 @@ class TunnelMixin:
                         break
             carried = mirror is not None and self._tunnel_passes(name, menu, row, source, mirror[0]) and \
                 self._tunnel_passes(mirror[0], menu, mirror[1], row.get("remote-address"), name)
-            keepalive = str(row.get("keepalive", "10s,10") or "")
-            state[(name, row["name"])] = carried if keepalive else True
+            key = (name, row["name"])
+            window = keepalive_window(row.get("keepalive", "10s,10"))
+            if carried or self._tunnel_carried.get(key):
+                # carried now, or carried until the change this step looks at: the path was fine
+                # up to now, so the keepalive timeout counts from here
+                self._tunnel_last_ok[key] = now
+            carried_now[key] = carried
+            if carried:
+                state[key] = True
+            elif window is None:
+                state[key] = True                          # no keepalive: running while enabled
+            else:
+                # keepalives unanswered: running until interval x retries have passed without one
+                last = self._tunnel_last_ok.get(key)
+                state[key] = last is not None and now < last + window
+                if state[key]:
+                    self._tunnel_timeouts[key] = last + window
             if carried and (mirror[0], mirror[1]["name"]) in [e[0] for e in self._tunnel_links]:
                 continue
             if carried:
                 self._tunnel_links.append(((name, row["name"]), (mirror[0], mirror[1]["name"])))
         self._address_cache.clear()
+        self._tunnel_carried = carried_now
         changed = state != self.tunnel_running
         self.tunnel_running = state
         for (name, interface), running in state.items():

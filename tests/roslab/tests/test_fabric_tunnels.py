@@ -108,14 +108,27 @@ def test_the_far_input_filter_sees_the_decapsulated_packet_inside_ipsec(pair):
     # without the accept, the drop wins: the keepalives never get through, the interface stops
     first = next(r for r in b.items("/ip/firewall/filter") if r.get("protocol") == "gre" and r["action"] == "accept")
     run(b, "/ip/firewall/filter/remove", numbers=first[".id"])
+    fabric.tick(99)
+    assert running(a) == {"t1": "true"}               # keepalive 10s,10: 100s until it gives up
     fabric.tick(1)
     assert running(a) == {"t1": "false"} and running(b) == {"t1": "false"}
     assert drop
 
 
 def test_keepalive_decides_running(pair):
-    a, _b, fabric = pair
-    gre(a, B_WAN, A_WAN, "10.255.0.1/30")           # no mirror on b: the keepalives go unanswered
+    a, b, fabric = pair
+    gre(a, B_WAN, A_WAN, "10.255.0.1/30", keepalive="5s,3")   # no mirror on b yet: nothing answers
+    fabric.tick(1)
+    assert running(a) == {"t1": "false"}
+    gre(b, A_WAN, B_WAN, "10.255.0.2/30", keepalive="5s,3")
+    fabric.tick(1)
+    assert running(a) == {"t1": "true"} and running(b) == {"t1": "true"}
+    # b's interface goes away: a keeps running for interval x retries (15s) after the last answer,
+    # then stops, on the lab clock (no configuration change needed to notice)
+    run(b, "/interface/gre/disable", numbers="t1")
+    fabric.tick(14)
+    assert running(a) == {"t1": "true"}
+    assert not fabric.reachable("a", "10.255.0.2")     # running, but nothing gets through
     fabric.tick(1)
     assert running(a) == {"t1": "false"}
 
