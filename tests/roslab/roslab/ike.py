@@ -42,7 +42,7 @@ def ikev1_debug_lines(key, names, local, remote):
     lines = []
     for db, mine in enumerate(split_list(local), 1):
         for peer, theirs in enumerate(split_list(remote), 1):
-            lines.append(log_line(key, db=db, peer=peer, local=names.get(mine, mine.upper()),
+            lines.append(log_line(key, db_transform=db, peer_transform=peer, local=names.get(mine, mine.upper()),
                                   remote_value=names.get(theirs, theirs.upper())))
     return lines
 
@@ -54,9 +54,9 @@ LOG_TEXTS = {
     "ph1-preprocess": ("ipsec,error", "%(remote)s failed to pre-process ph1 packet (side: 1, status 1).",
                        "MANUAL"),
     "ph1-failed": ("ipsec,error", "%(remote)s phase1 negotiation failed.", "MANUAL"),
-    "ph1-rejected-enc": ("ipsec,debug", "rejected enctype: DB(prop#1:trns#%(db)d):Peer(prop#1:trns#%(peer)d) = "
+    "ph1-rejected-enc": ("ipsec,debug", "rejected enctype: DB(prop#1:trns#%(db_transform)d):Peer(prop#1:trns#%(peer_transform)d) = "
                          "%(local)s:%(remote_value)s", "MANUAL (debug detail)"),
-    "ph1-rejected-hash": ("ipsec,debug", "rejected hashtype: DB(prop#1:trns#%(db)d):Peer(prop#1:trns#%(peer)d) = "
+    "ph1-rejected-hash": ("ipsec,debug", "rejected hashtype: DB(prop#1:trns#%(db_transform)d):Peer(prop#1:trns#%(peer_transform)d) = "
                           "%(local)s:%(remote_value)s", "MANUAL (debug detail)"),
     "ph1-notify-no-proposal-v1": ("ipsec,error", "fatal NO-PROPOSAL-CHOSEN notify message", "MANUAL FAQ"),
     "wrong-password-v1": ("ipsec,error", "%(remote)s parsing packet failed, possible cause: wrong password",

@@ -129,7 +129,8 @@ def test_every_failure_text_of_the_lab_is_known():
     values = {"remote": SPOKE, "local": HUB, "local_port": 500, "remote_port": 500, "cookie_i": "a", "cookie_r": "b",
               "peer": "p", "local_id": "ADDR4:" + HUB, "remote_id": "ADDR4:" + SPOKE, "mode": "Identity Protection",
               "side": "R", "spii": "1", "spir": "2", "spi": "3", "status": "up", "type": "simple", "host": "h",
-              "name": "n", "error": "e", "notify": "X", "remote_value": "SHA"}
+              "name": "n", "error": "e", "notify": "X", "remote_value": "SHA", "db_transform": 1,
+              "peer_transform": 1}
     checked = 0
     for key, (topics, text, _evidence) in ike.LOG_TEXTS.items():
         if not topics.startswith("ipsec"):
