@@ -149,6 +149,9 @@ options:
             description: Match the remote by its id or its certificate.
             type: str
             choices: [remote-id, certificate]
+          mode_config:
+            description: Mode-config handed out to (or requested from) the peer, or V(none).
+            type: str
           certificate:
             description: Local certificate name.
             type: str

@@ -63,13 +63,14 @@ options:
         V(firewall) the C(/ip/firewall) items around them, V(ha) the failover scripts, netwatch, VRRP and
         schedulers of high-availability tunnels, V(route_based) the GRE/IPIP interfaces, link
         addresses and static routes of route-based tunnels (C(mode=gre) or C(mode=ipip) in the intent),
+        V(remote_access) the address pool and mode-config of a remote-access hub (C(ipsec_remote_access)),
         V(certificates) the C(/certificate) entries of certificate-authenticated tunnels (uploaded through
         C(/file) and imported before the IPsec menus change, stale ones removed after them).
       - Menus of a feature left out are neither read nor written.
     type: list
     elements: str
-    choices: [ipsec, firewall, ha, route_based, certificates]
-    default: [ipsec, firewall, ha, route_based, certificates]
+    choices: [ipsec, firewall, ha, route_based, remote_access, certificates]
+    default: [ipsec, firewall, ha, route_based, remote_access, certificates]
   state:
     description:
       - V(overridden) (default) makes the owned items of the managed menus exactly what the intent derives for

@@ -143,7 +143,8 @@ class ControllerAction(ActionBase):
         authority = pki.from_hostvars(settings)
         if authority is None:
             return None
-        ike_id = next(t.side(host)[0].ike_id for t in tunnels if t.auth_method == "certificate")
+        ike_id = next((t.side(host)[0].ike_id for t in tunnels if t.auth_method == "certificate"),
+                      var("ipsec_ike_id") or host)   # a remote-access hub without certificate tunnels
         return authority.material(host, ike_id)
 
 

@@ -87,7 +87,7 @@ def run(params, connect, plan, check_mode=False, diff=False):
     """
     state = params["state"]
     features = params.get("features") or list(FEATURES)
-    if state in CONVERGING_STATES and not plan.tunnels:
+    if state in CONVERGING_STATES and not plan.tunnels and not plan.sections.get("mode_configs"):
         # overridden would remove everything the collection owns: only ever on purpose
         raise SiteError("host '%s' ends no tunnel in the intent (ipsec_tunnels / ipsec_topologies): nothing to "
                         "converge. To remove what the collection owns on it, run it with state=deleted "

@@ -238,6 +238,8 @@ MENUS = dict((m.path, m) for m in (
              Field("remote-id", "str", "Expected remote identity.", default="auto"),
              Field("match-by", "enum", "Match the remote by its id or its certificate.", default="remote-id",
                    choices=("remote-id", "certificate")),
+             Field("mode-config", "str", "Mode-config handed out to (or requested from) the peer, or V(none).",
+                   default="none", reference="/ip/ipsec/mode-config"),
              Field("certificate", "str", "Local certificate name."),
              Field("remote-certificate", "str", "Remote certificate name."),
              _disabled("identity"),
@@ -355,6 +357,27 @@ MENUS = dict((m.path, m) for m in (
          )),
 ))
 
+# remote access (plan/remote_access.py): the address pool and the mode-config the hub hands out
+MENUS["/ip/pool"] = Menu(
+    "/ip/pool", "pools", "comment", doc="C(/ip/pool) address pools.", readonly=("available", "total", "used"),
+    unique=(("name",),), fields=(
+        Field("name", "str", "Pool name, referenced by mode-config.", required=True),
+        Field("ranges", "str", "Address ranges (C(10.99.0.2-10.99.0.254)) or prefixes."),
+        _comment(),
+    ))
+# no comment argument in 7.22.2 (routeros7-behaviour.md): owned by name
+MENUS["/ip/ipsec/mode-config"] = Menu("/ip/ipsec/mode-config", "mode_configs", "name", doc=(
+    "C(/ip/ipsec/mode-config) items; names start with C(ipsecfleet-)."), readonly=("default",),
+    unique=(("name",),), fields=(
+        Field("name", "str", "Mode-config name; starts with C(ipsecfleet-).", required=True),
+        Field("responder", "bool", "Hand out the configuration (a server) rather than request it.", default="no"),
+        Field("address-pool", "str", "Pool the client addresses come from.", reference="/ip/pool"),
+        Field("split-include", "set", "Prefixes the client sends through the tunnel."),
+        Field("static-dns", "str", "DNS servers given to the client."),
+        Field("system-dns", "bool", "Give the router's own DNS servers.", default="no"),
+        Field("split-dns", "str", "Domains the client resolves through the given DNS."),
+    ))
+
 # /certificate: certificates are uploaded (/file) and imported, never added, so the menu is not in
 # APPLY_ORDER: apply/certificates.py converges it around the IPsec menus (before them: imports;
 # after them: removals). Owned by name (ipsecfleet-...); the plan items also carry the PEM, the
@@ -381,6 +404,8 @@ VALUE_VERSIONS = {
 
 # Creation order: an item is created after everything it references, removed before it.
 APPLY_ORDER = (
+    "/ip/pool",
+    "/ip/ipsec/mode-config",
     "/ip/ipsec/profile",
     "/ip/ipsec/policy/group",
     "/ip/ipsec/proposal",

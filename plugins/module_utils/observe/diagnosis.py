@@ -54,6 +54,9 @@ CAUSES = {
     "certificate_missing": (
         "the identity names no usable certificate of this router",
         "import this router's certificate with its private key and set it on the /ip ipsec identity"),
+    "mode_config_pool_empty": (
+        "the remote-access address pool is exhausted",
+        "enlarge the pool of ipsec_remote_access (or remove stale clients from /ip ipsec active-peers){detail}"),
     "peer_unreachable": (
         "peer unreachable or IKE (UDP 500/4500) blocked on the way",
         "check the route to {peer} and /ping {peer}; open UDP 500 and 4500 (and ESP) on both ends' input "
@@ -123,6 +126,7 @@ LOG_RULES = [
     ("certificate_invalid", r"peer's certificate has expired|peer's certificate is not valid yet", "UNCONFIRMED (lab)"),
     ("identity_mismatch", r"peer's ID does not match certificate", "UNCONFIRMED (lab)"),
     ("certificate_missing", r"no certificate for identity", "UNCONFIRMED (lab)"),
+    ("mode_config_pool_empty", r"mode config: no free address in pool", "UNCONFIRMED (lab)"),
     ("peer_unreachable", r"phase1 negotiation failed due to time up", "MANUAL + FIELD"),
     ("selector_mismatch", r"TS_UNACCEPTABLE", "FIELD (reference section 5)"),
     ("ph2_failed_v1", r"failed to get sainfo", "UNCONFIRMED (racoon)"),

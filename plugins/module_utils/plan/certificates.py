@@ -63,9 +63,19 @@ def certificate_name(host, tunnels, pki):
     return None
 
 
-def build_items(host, tunnels, pki):
-    """The /certificate items of ``host``: the fleet CA (trusted) and its own certificate with key."""
+def own_certificate_name(host, pki, remote_access):
+    """The name of the hub's certificate for remote access; fails naming the setting without PKI."""
+    if not pki or not pki.get("own") or not pki["own"].get("fingerprint"):
+        fail("host '%s'" % host, "ipsec_remote_access", PKI_HINT)
+    return own_name(host, pki["own"]["fingerprint"])
+
+
+def build_items(host, tunnels, pki, force=False):
+    """The /certificate items of ``host``: the fleet CA (trusted) and its own certificate with key.
+    ``force``: also without certificate tunnels (a remote-access hub)."""
     name = certificate_name(host, tunnels, pki)
+    if name is None and force and pki and pki.get("own"):
+        name = own_name(host, pki["own"]["fingerprint"])
     if name is None:
         return []
     ca, own = pki["ca"], pki["own"]

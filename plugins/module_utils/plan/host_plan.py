@@ -29,6 +29,7 @@ from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ce
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import firewall as firewall_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ha as ha_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import ipsec as ipsec_builder
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import remote_access as remote_access_builder
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import route_based as route_based_builder
 
 
@@ -56,7 +57,14 @@ class HostPlan(object):
 def build_ipsec(plan, options):
     certificate = certificates_builder.certificate_name(plan.host, plan.tunnels, options.get("pki")) \
         if certificates_builder.uses_certificates(plan.tunnels) else None
-    for section, items in ipsec_builder.build_plan(plan.host, plan.tunnels, certificate).items():
+    sections = ipsec_builder.build_plan(plan.host, plan.tunnels, certificate)
+    found = _remote_access_items(plan, options)
+    if found:
+        items, profile, proposal = found
+        ipsec_builder.add_dynamic_peer(sections, plan.host, profile, proposal)
+        for section in ipsec_builder.PLAN_SECTIONS:
+            sections[section].extend(items.get(section, []))
+    for section, items in sections.items():
         plan.add_section(section, items)
     for t in plan.tunnels:
         if t.weak_crypto:
@@ -97,7 +105,27 @@ def build_route_based(plan, options):
 
 # feature -> (builder, sections it fills), in the order they run
 def build_certificates(plan, options):
-    plan.add_section("certificates", certificates_builder.build_items(plan.host, plan.tunnels, options.get("pki")))
+    plan.add_section("certificates", certificates_builder.build_items(
+        plan.host, plan.tunnels, options.get("pki"), force=options.get("remote_access") is not None))
+
+
+def _remote_access_items(plan, options):
+    ra = options.get("remote_access")
+    if ra is None:
+        return {}
+    profile = ipsec_builder.suite_profile(ra.suite)
+    proposal = ipsec_builder.suite_proposal(ra.suite)
+    certificate = certificates_builder.own_certificate_name(plan.host, options.get("pki"), ra)
+    return remote_access_builder.hub_items(ra, profile["name"], proposal["name"], certificate), profile, proposal
+
+
+def build_remote_access(plan, options):
+    """Road-warrior clients on this hub (plan/remote_access.py): its pool and mode-config. Their
+    identities, templates and policy group are IPsec items (build_ipsec adds them), so a run of the
+    ipsec feature alone keeps them."""
+    found = _remote_access_items(plan, options)
+    for section in remote_access_builder.SECTIONS:
+        plan.add_section(section, found[0].get(section, []) if found else [])
 
 
 BUILDERS = (
@@ -105,6 +133,7 @@ BUILDERS = (
     ("firewall", build_firewall, firewall_builder.SECTIONS),
     ("ha", build_ha, ha_builder.SECTIONS),
     ("route_based", build_route_based, route_based_builder.SECTIONS),
+    ("remote_access", build_remote_access, remote_access_builder.SECTIONS),
     ("certificates", build_certificates, certificates_builder.SECTIONS),
 )
 FEATURE_SECTIONS = dict((name, sections) for name, _build, sections in BUILDERS)
@@ -138,6 +167,8 @@ def plan_from_intent(host, tunnels, hostvars, topologies=None, groups=None, feat
     ``options["pki"]`` may be a callable: given the host's validated tunnels, it returns the PKI
     material (the controller builds certificates only for hosts with certificate tunnels)."""
     validated = intent_tunnels(host, tunnels, hostvars, topologies, groups)
+    options.setdefault("remote_access", remote_access_builder.parse(host, hostvars))
     if callable(options.get("pki")):
-        options["pki"] = options["pki"](validated) if certificates_builder.uses_certificates(validated) else None
+        wanted = certificates_builder.uses_certificates(validated) or options["remote_access"] is not None
+        options["pki"] = options["pki"](validated) if wanted else None
     return build_host_plan(host, validated, features=features, **options)

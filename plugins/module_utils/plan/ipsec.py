@@ -213,6 +213,46 @@ def tunnel_items(tunnel, host, certificate=None):
 DYNAMIC_PEER = NAME_PREFIX + "dynamic"
 
 
+class _SuiteOnly(object):
+    """The parts of a Tunnel that _profile/_proposal read, for items that belong to no tunnel."""
+
+    def __init__(self, suite):
+        self.suite = suite
+        self.phase1_lifetime = 86400
+        self.phase2_lifetime = 1800
+        self.nat_traversal = True
+        self.dpd_interval = 120
+        self.dpd_failures = 5
+        self.ppk_secret = None
+
+
+def suite_profile(suite):
+    return _profile(_SuiteOnly(suite))
+
+
+def suite_proposal(suite):
+    return _proposal(_SuiteOnly(suite))
+
+
+def add_dynamic_peer(sections, host, profile, proposal):
+    """Make sure ``sections`` hold the shared passive 0.0.0.0/0 peer (remote access), with ``profile``
+    and ``proposal``; an existing one (dynamic spokes) must use the same profile."""
+    for section, item in (("profiles", profile), ("proposals", proposal)):
+        if not any(existing["name"] == item["name"] for existing in sections.setdefault(section, [])):
+            sections[section].append(item)
+    peers = sections.setdefault("peers", [])
+    current = [p for p in peers if p["name"] == DYNAMIC_PEER]
+    if current:
+        if current[0]["profile"] != profile["name"]:
+            fail("host '%s'" % host, "ipsec_remote_access.suite", "remote access and the dynamic spokes share "
+                 "one passive peer, so they need the same suite and lifetimes (profile %s vs %s)"
+                 % (profile["name"], current[0]["profile"]))
+        return
+    peers.append({"name": DYNAMIC_PEER, "address": "0.0.0.0/0", "passive": "true", "profile": profile["name"],
+                  "exchange_mode": "ike2",
+                  "comment": menus.owner_comment("peer/dynamic", "dynamic peers (matched by IKE ID)")})
+
+
 def _dynamic_items(tunnel, host, local, remote, profile, proposal, text, certificate):
     """The fixed end of a tunnel to a dynamic end: the shared passive 0.0.0.0/0 peer, this tunnel's
     identity matched by the dynamic end's ID, and its own policy template group, so one dynamic end

@@ -31,6 +31,20 @@ def _host(spec):
     return str(network.network_address)
 
 
+def _pool_addresses(pool):
+    """The addresses of an /ip/pool's ``ranges`` (``a-b`` ranges and prefixes, comma separated)."""
+    for part in str(pool.get("ranges", "")).split(","):
+        part = part.strip()
+        if "-" in part:
+            first, last = (ipaddress.ip_address(x) for x in part.split("-", 1))
+            while first <= last:
+                yield str(first)
+                first += 1
+        elif part:
+            for address in ipaddress.ip_network(part, strict=False).hosts():
+                yield str(address)
+
+
 def _hex(rng, digits):
     return "%0*x" % (digits, rng.getrandbits(4 * digits))
 
@@ -78,6 +92,8 @@ class IkeSa:
         self.ids = {}                     # router -> active-peers .id
         self.fingerprint = None
         self.bytes = {i_router: [0, 0, 0, 0], r_router: [0, 0, 0, 0]}   # rx-bytes, tx-bytes, rx-packets, tx-packets
+        # mode-config: what the responder handed the initiator (address, split-include, dns) or None
+        self.mode_config = None
 
     def side(self, router):
         return "i" if router == self.i_router else "r"
@@ -349,7 +365,54 @@ class IpsecMixin:
         for line in outcome.responder_logs:
             self._log(r_name, line)
         self._log_established(sa)
+        self._assign_mode_config(sa)
         self._children(now, sa, sides)
+
+    def _assign_mode_config(self, sa):
+        """Mode-config (routeros7-behaviour.md §2): a responder identity naming a ``responder=yes``
+        mode-config hands an initiator that requests one (identity ``mode-config=request-only``) an
+        address from its ``address-pool`` (or its fixed ``address``), the split-include prefixes and
+        DNS. The lowest free address of the pool, per responder; none left: no address."""
+        r_identity = sa.details["responder_identity"]
+        i_identity = sa.details["initiator_identity"]
+        name = r_identity.get("mode-config", "none")
+        if name in (None, "", "none") or i_identity.get("mode-config", "none") in (None, "", "none"):
+            return
+        responder = self.routers[sa.r_router]
+        config = next((row for row in self._items(responder, IPSEC + "mode-config")
+                       if row.get("name") == name and truthy(row.get("responder", "false"))), None)
+        if config is None:
+            return
+        taken = set(other.mode_config["address"] for other in self.sas
+                    if other is not sa and other.r_router == sa.r_router and other.mode_config
+                    and any(other.alive.values()))
+        address = config.get("address")
+        if not address:
+            pool = next((row for row in self._items(responder, "/ip/pool")
+                         if row.get("name") == config.get("address-pool")), None)
+            address = next((a for a in _pool_addresses(pool) if a not in taken), None) if pool else None
+            if address is None:
+                self._log(sa.r_router, log_line("mode-config-pool-empty", name=config.get("address-pool")))
+                return
+        split = [p for p in str(config.get("split-include", "")).split(",") if p] or ["0.0.0.0/0"]
+        dns = [d for d in str(config.get("static-dns", "")).split(",") if d]
+        sa.mode_config = {"address": address, "split": split, "dns": dns}
+
+    def _mode_config_policies(self, side, sa):
+        """The initiator's policies generated from a mode-config reply: its address to each
+        split-include prefix, from the template of its identity's policy-template-group."""
+        identity = sa.details["initiator_identity"]
+        if not sa.mode_config or identity.get("generate-policy", "no") == "no":
+            return []
+        group = identity.get("policy-template-group", "default")
+        template = next((p for p in side.policies() if truthy(p["template"]) and p.get("group", "default") == group),
+                        {})
+        out = []
+        for prefix in sa.mode_config["split"]:
+            out.append({".id": "mode-config:%s:%s" % (sa.mode_config["address"], prefix),
+                        "src-address": sa.mode_config["address"] + "/32", "dst-address": prefix, "tunnel": "true",
+                        "proposal": template.get("proposal", "default"), "action": "encrypt", "dynamic": "true"})
+        return out
 
     def _log_established(self, sa):
         for name, label in ((sa.i_router, "I"), (sa.r_router, "R")):
@@ -363,7 +426,7 @@ class IpsecMixin:
     def _children(self, now, sa, sides):
         """Negotiate phase 2 for every initiator policy without a current child SA."""
         i_side, r_side = sides[sa.i_router], sides[sa.r_router]
-        policies = self._initiator_policies(i_side, sa.i_peer_name)
+        policies = self._initiator_policies(i_side, sa.i_peer_name) + self._mode_config_policies(i_side, sa)
         wanted = {policy[".id"]: policy for policy in policies}
         r_policies = {p[".id"]: p for p in r_side.policies()}
         for policy_id in list(sa.children):
@@ -568,6 +631,8 @@ class IpsecMixin:
                "rx-bytes": str(rx_bytes), "tx-bytes": str(tx_bytes), "rx-packets": str(rx_packets),
                "tx-packets": str(tx_packets), "natt-peer": "true" if sa.natt else "false",
                "responder": "false" if name == sa.i_router else "true", "dynamic-address": "false"}
+        if sa.mode_config and name == sa.r_router:
+            row["dynamic-address"] = sa.mode_config["address"]     # the address this peer was given
         return self._with_ppk(router, row)
 
     @staticmethod

@@ -93,6 +93,7 @@ LOG_TEXTS = {
     "failed-get-sainfo": ("ipsec,error", "failed to get sainfo.", "UNCONFIRMED (racoon, reference §5)"),
     "ph2-time-up-v1": ("ipsec,error", "phase2 negotiation failed due to time up waiting for phase1. "
                        "ESP %(remote)s[0]->%(local)s[0]", "UNCONFIRMED (racoon, reference §5)"),
+    "mode-config-pool-empty": ("ipsec,error", "mode config: no free address in pool %(name)s", "UNCONFIRMED"),
     "dpd-dead": ("ipsec,info", "peer %(remote)s is not responding, removing", "UNCONFIRMED"),
     # netwatch and scripts (the fabric's other subsystems), in this one table too
     "netwatch-event": ("netwatch,info", "event %(status)s [ type: %(type)s, host: %(host)s ]", "reference §4"),
