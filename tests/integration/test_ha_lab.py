@@ -291,3 +291,29 @@ def test_the_ipsec_ha_role_check_mode_diff_converge_idempotence_and_masking(dual
     advance_until(lab, lambda: policy_peers(lab, "spoke") == ["ipsecfleet-dual-backup"], 3 * INTERVAL)
     code, output, stats = _role_play(tmp_path, lab, "--limit", "spoke:hub2")
     assert code == 0 and all(s["changed"] == 0 for s in stats.values()), output
+
+
+def test_detect_dpd_fails_over_once_dpd_removed_the_primary_sa_and_back_when_it_returns(dual_lab):
+    """detect: dpd: no probe of its own; a scheduler checks every interval whether the IKE SA with
+    the primary is established. The lab's IKEv2 DPD gives up after 5 unanswered rounds of
+    dpd_interval (10s here), so the spoke moves within 5 x 10s + one interval (measured: 54s)."""
+    lab = dual_lab
+    tunnels = [dict(dual_tunnels()[0], failover={"detect": "dpd", "interval": "%ds" % INTERVAL})]
+    converge_all(lab, tunnels, DUAL_HOSTVARS)
+    advance_until(lab, lambda: carried_by(lab, "spoke", "10.11.0.5", "10.10.0.5") == "hub1", 60)
+    lab.advance("%ds" % (2 * INTERVAL))
+    assert policy_peers(lab, "spoke") == ["ipsecfleet-dual"]      # a healthy primary is left alone
+    assert lab.call(lambda: lab.router("spoke").items("/tool/netwatch")) == []
+
+    lab.router_down("hub1")
+    moved = advance_until(lab, lambda: policy_peers(lab, "spoke") == ["ipsecfleet-dual-backup"], 120)
+    assert 10 <= moved <= 5 * 10 + INTERVAL + 1, moved
+    advance_until(lab, lambda: carried_by(lab, "spoke", "10.11.0.5", "10.10.0.5") == "hub2", 30)
+    for host in ("spoke", "hub2"):
+        again = converge(lab, host, tunnels, DUAL_HOSTVARS)
+        assert again["changed"] is False, (host, again.get("commands"))
+
+    lab.router_up("hub1")
+    advance_until(lab, lambda: policy_peers(lab, "spoke") == ["ipsecfleet-dual"], 60)
+    advance_until(lab, lambda: carried_by(lab, "spoke", "10.11.0.5", "10.10.0.5") == "hub1", 30)
+    assert lab.call(lambda: list(lab.fabric.script_errors)) == []

@@ -458,6 +458,8 @@ def normalize_tunnel(raw, hostvars, origin=None):
         backup = problems.attempt(_normalize_backup, scope, raw.get("backup"), hostvars, a, b)
     if backup is not FAILED:
         failover = problems.attempt(_normalize_failover, scope, raw.get("failover"), backup, a, b)
+        if failover not in (None, FAILED) and failover.detect == "dpd" and dpd_interval is None:
+            problems.add(scope, "failover.detect", "dpd needs dead peer detection, but dpd_interval is disabled")
         if backup is not None and backup.endpoint is not None and ppk_secret not in (None, FAILED):
             problems.attempt(_require_feature, scope, "ppk_secret", "ppk", (backup.endpoint,))
         vrrp = problems.attempt(_tunnel_vrrp, scope, hostvars, a, b, backup)
@@ -607,6 +609,9 @@ def _normalize_failover(scope, raw, backup, a, b):
                 set("failover." + k for k in FAILOVER_BY_NAME), "failover")
     detect = check_field(scope, FAILOVER_BY_NAME["detect"], raw.get("detect"), "failover.detect")
     primary = a if backup.end == "a" else b
+    if detect == "dpd" and raw.get("health_address") is not None:
+        fail(scope, "failover.health_address", "is for detect: netwatch; detect: dpd watches the IKE SA with "
+             "the primary")
     if raw.get("health_address") is not None:
         health = parse_address(scope, "failover.health_address", raw["health_address"])
     else:

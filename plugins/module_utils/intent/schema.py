@@ -203,14 +203,16 @@ BACKUP_FIELDS = (
           "of `host` and `address`."),
 )
 
-FAILOVER_DETECT = ("netwatch",)
+FAILOVER_DETECT = ("netwatch", "dpd")
 FAILOVER_INTERVAL_MIN = 1        # seconds: netwatch interval 1s.. (7.22.2 inspect)
 FAILOVER_INTERVAL_MAX = 3600
 FAILOVER_FIELDS = (
     Field("detect", "str", "How the loss is detected: `netwatch` probes `health_address` every "
-          "`interval` and runs the generated switch scripts.", default="netwatch",
+          "`interval` and runs the generated switch scripts; `dpd` checks every `interval` (a "
+          "scheduler) whether the IKE SA with the primary is still established, so the loss is "
+          "seen once DPD (`dpd_interval`) has removed it.", default="netwatch",
           choices=FAILOVER_DETECT),
-    Field("health_address", "str", "The address probed (netwatch `host`).",
+    Field("health_address", "str", "The address probed (netwatch `host`); `detect: netwatch` only.",
           default_doc="the primary's WAN address (backup `end`'s address)"),
     Field("interval", "duration", "Probe interval (netwatch `interval`). The lab measures "
           "a failover within one interval plus the IKE negotiation (docs/ha.md).", default="10s",

@@ -68,6 +68,10 @@ def hv(host, **values):
     (dual(failover={"interval": "5s", "timeout": "5s"}), "spoke", HOSTVARS, ["failover.timeout", "less than"]),
     (dual(failover={"interval": "2h"}), "spoke", HOSTVARS, ["failover.interval", "1s..1h"]),
     (dual(failover={"detect": "magic"}), "spoke", HOSTVARS, ["failover.detect", "netwatch"]),
+    (dual(failover={"detect": "dpd", "health_address": "10.10.0.1"}), "spoke", HOSTVARS,
+     ["failover.health_address", "is for detect: netwatch"]),
+    (dual(failover={"detect": "dpd"}, dpd_interval="disabled"), "spoke", HOSTVARS,
+     ["failover.detect", "dpd_interval is disabled"]),
     (dual(failover={"preempt": "maybe"}), "spoke", HOSTVARS, ["failover.preempt", "boolean"]),
     (dual(failover={"health_address": "not-an-ip"}), "spoke", HOSTVARS, ["failover.health_address"]),
     (dual(), "spoke", hv("hub2", ipsec_wan_address=None), ["backup.host", "no ipsec_wan_address"]),
@@ -309,3 +313,23 @@ def test_ha_menus_leave_the_firewall_commit_confirm_items_alone():
     with pytest.raises(reconcile.ReconcileError, match="not managed"):
         reconcile.plan_changes(scripts, [revert], [{"name": "ipsecfleet-fw-revert", "comment": "ipsecfleet:ha/y"}],
                                "merged")
+
+
+@pytest.mark.parametrize("preempt, fail_back", [
+    (True, ":if ($onprimary = 0 && $primary > 0) do={ /system script run ipsecfleet-ha-dual-primary }"),
+    (False, ":if ($onprimary = 0 && $primary > 0 && $backup = 0) do={ /system script run ipsecfleet-ha-dual-primary }"),
+])
+def test_detect_dpd_is_a_scheduler_following_the_primary_ike_sa(preempt, fail_back):
+    p = plan("spoke", [dual(failover={"detect": "dpd", "interval": "5s", "preempt": preempt})],
+             features=("ha",)).sections
+    assert p["netwatch"] == []
+    assert [s["name"] for s in p["scripts"]] == ["ipsecfleet-ha-dual-backup", "ipsecfleet-ha-dual-primary",
+                                                 "ipsecfleet-ha-dual-check"]
+    (scheduler,) = p["schedulers"]
+    assert (scheduler["name"], scheduler["on_event"], scheduler["interval"]) == (
+        "ipsecfleet-ha-dual-check", "ipsecfleet-ha-dual-check", "5s")
+    lines = p["scripts"][2]["source"].splitlines()
+    assert lines[1] == (":local primary [:len [/ip ipsec active-peers find where remote-address=198.51.100.1 "
+                        "and state=established]]")
+    assert lines[4] == ":if ($onprimary > 0 && $primary = 0) do={ /system script run ipsecfleet-ha-dual-backup }"
+    assert lines[5] == fail_back
