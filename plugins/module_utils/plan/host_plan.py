@@ -78,6 +78,13 @@ def build_firewall(plan, options):
     if facts is None:
         facts = [firewall_builder.facts_of(t, plan.host) for t in plan.tunnels]
         facts += [f for t in plan.tunnels for f in firewall_builder.backup_facts(t, plan.host)]
+        ra = options.get("remote_access")
+        if ra is not None:
+            # road warriors: IKE/NAT-T and ESP from anywhere, the pool <-> split-include traffic as a tunnel's
+            facts.append(firewall_builder.TunnelFacts(
+                peer_address="0.0.0.0/0", local_prefixes=[str(n) for n in ra.split_include],
+                remote_prefixes=[str(ra.pool)], enc_algorithms=tuple(ra.suite.proposal["enc_algorithms"]),
+                auth_algorithms=tuple(ra.suite.proposal["auth_algorithms"]), nat_traversal=True))
     fw = firewall_builder.build_plan(facts, options.get("firewall_options") or {},
                                      options.get("firewall_overrides") or {})
     firewall_builder.add_vrrp_rules(fw, [t.vrrp[plan.host].interface for t in plan.tunnels if plan.host in t.vrrp])

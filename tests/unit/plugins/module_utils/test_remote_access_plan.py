@@ -66,3 +66,10 @@ def test_client_profiles_come_from_the_same_data(material):
     # stable: the same data gives the same profile
     assert remote_access.mobileconfig(ra, "alice", material["ca"]["pem"]) == \
         remote_access.mobileconfig(ra, "alice", material["ca"]["pem"])
+
+
+def test_the_firewall_follows_the_pool(material):
+    plan = host_plan.plan_from_intent("hub", [], HOSTVARS, pki=material, features=("ipsec", "firewall"))
+    assert [e["address"] for e in plan.sections["address_lists"]] == ["0.0.0.0/0"]
+    raw = [(r["src_address"], r["dst_address"]) for r in plan.sections["raw"]]
+    assert ("10.10.0.0/24", "10.99.0.0/24") in raw and ("10.99.0.0/24", "10.10.0.0/24") in raw
