@@ -41,3 +41,16 @@ def test_intent_hosts_names_hosts_without_tunnels_and_groups_the_others(tmp_path
     assert code == 0, output
     assert "ROUTERS=hub,spoke1,spoke2" in output, output
     assert "spare1: in the inventory, but in no tunnel of the intent" in output, output
+
+
+def test_site_leaves_a_declared_router_the_intent_does_not_name_untouched(tmp_path):
+    """An inventory may declare ipsec_routers itself (inventories/example does, for --list-hosts):
+    a router in it that no tunnel names is reported and skipped, never converged (the lab
+    inventory has no API ports, so reaching a router would fail the run)."""
+    (tmp_path / "extra.yml").write_text(yaml.safe_dump(
+        {"all": {"children": {"ipsec_routers": {"hosts": {"spare1": None}}}}}))
+    code, output = playbook(tmp_path, os.path.join(ROOT, "playbooks", "site.yml"), "-i", str(tmp_path / "extra.yml"),
+                            "--limit", "spare1")
+    assert code == 0, output
+    assert "spare1: in the inventory, but in no tunnel of the intent" in output, output
+    assert "skipping: [spare1]" in output, output
