@@ -32,10 +32,14 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+except ImportError as import_error:  # the action plugins load without it; only certificate tunnels need it
+    CRYPTOGRAPHY_IMPORT_ERROR = import_error
 
 CA_CN = "ipsecfleet fleet CA"
 CA_DAYS = 3650
@@ -90,6 +94,9 @@ class Pki(object):
 
     def __init__(self, directory, passphrase, validity_days=DEFAULT_VALIDITY_DAYS,
                  renew_before_days=DEFAULT_RENEW_BEFORE_DAYS, ca_cert=None, ca_key=None, now=utcnow):
+        if CRYPTOGRAPHY_IMPORT_ERROR is not None:
+            raise PkiError("certificate tunnels need the Python package 'cryptography' on the controller "
+                           "(pip install cryptography): %s" % CRYPTOGRAPHY_IMPORT_ERROR)
         if not directory:
             raise PkiError("ipsec_pki_dir is not set: certificate tunnels need a controller directory for the PKI")
         if not passphrase or len(passphrase) < 12:

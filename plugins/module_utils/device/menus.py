@@ -366,9 +366,9 @@ MENUS["/ip/pool"] = Menu(
         _comment(),
     ))
 # no comment argument in 7.22.2 (routeros7-behaviour.md): owned by name
-MENUS["/ip/ipsec/mode-config"] = Menu("/ip/ipsec/mode-config", "mode_configs", "name", doc=(
-    "C(/ip/ipsec/mode-config) items; names start with C(ipsecfleet-)."), readonly=("default",),
-    unique=(("name",),), fields=(
+MENUS["/ip/ipsec/mode-config"] = Menu(
+    "/ip/ipsec/mode-config", "mode_configs", "name", doc="C(/ip/ipsec/mode-config) items; names start with C(ipsecfleet-).",
+    readonly=("default",), unique=(("name",),), fields=(
         Field("name", "str", "Mode-config name; starts with C(ipsecfleet-).", required=True),
         Field("responder", "bool", "Hand out the configuration (a server) rather than request it.", default="no"),
         Field("address-pool", "str", "Pool the client addresses come from.", reference="/ip/pool"),
@@ -382,8 +382,9 @@ MENUS["/ip/ipsec/mode-config"] = Menu("/ip/ipsec/mode-config", "mode_configs", "
 # APPLY_ORDER: apply/certificates.py converges it around the IPsec menus (before them: imports;
 # after them: removals). Owned by name (ipsecfleet-...); the plan items also carry the PEM, the
 # encrypted key and its passphrase for the import (secret).
-MENUS["/certificate"] = Menu("/certificate", "certificates", "name", doc=(
-    "C(/certificate) entries, imported from an uploaded C(/file); names start with C(ipsecfleet-)."),
+MENUS["/certificate"] = Menu(
+    "/certificate", "certificates", "name",
+    doc="C(/certificate) entries, imported from an uploaded C(/file); names start with C(ipsecfleet-).",
     readonly=("fingerprint", "private-key", "authority", "expired", "invalid-before", "invalid-after"),
     unique=(("name",),), fields=(
         Field("name", "str", "Certificate name; starts with C(ipsecfleet-).", required=True),
@@ -392,8 +393,7 @@ MENUS["/certificate"] = Menu("/certificate", "certificates", "name", doc=(
         Field("pem", "str", "The certificate (PEM) uploaded for the import.", secret=True),
         Field("key-pem", "str", "The router's private key, encrypted PKCS#8 PEM.", secret=True),
         Field("passphrase", "str", "Passphrase of the encrypted key (the import's C(passphrase)).", secret=True),
-    ),
-)
+    ))
 
 MENUS_BY_SECTION = dict((m.section, m) for m in MENUS.values())
 
