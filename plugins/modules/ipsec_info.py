@@ -53,8 +53,8 @@ options:
     description: The feature builders whose sections the drift compares (as O(ipsecfleet.routeros.ipsec_site#module:features)).
     type: list
     elements: str
-    choices: [ipsec, firewall, ha, route_based, certificates]
-    default: [ipsec, firewall, ha, route_based, certificates]
+    choices: [ipsec, firewall, ha, route_based, remote_access, certificates]
+    default: [ipsec, firewall, ha, route_based, remote_access, certificates]
   log_lines:
     description: How many of the most recent C(ipsec) log lines to return and diagnose.
     type: int
