@@ -29,7 +29,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help setup demo test test-newest lint sanity unit molecule bench lab-up lab-down lab-status docs docs-lint build ansible-doc clean
+.PHONY: help setup setup-chromium demo test test-newest lint sanity unit molecule bench lab-up lab-down lab-status docs docs-lint build ansible-doc clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ setup: $(STAMP)  ## create .venv, install pinned requirements, link the checkout
 	ln -sfn ../../.. $(COLLECTION_LINK)
 	mkdir -p $(HOME)/.ansible/test/cache
 	cp tools/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
+
+setup-chromium:  ## install Debian's chromium for the HTML report test (.ci/run does this too; needs root)
+	@command -v chromium >/dev/null && echo "chromium: $$(command -v chromium)" || \
+	  { apt-get update -qq && apt-get install -y -qq chromium; }
 
 demo: setup  ## set up, start the lab (unless running), run playbooks/site.yml, wait for and show the tunnels
 	@# re-running the demo reuses a running lab; one without a fabric (an older roslab, --no-fabric)

@@ -73,6 +73,12 @@ options:
         C(min_psk_length), C(min_dh_group), C(max_phase2_lifetime), C(ignore), C(severity).
     type: dict
     default: {}
+  raw_state:
+    description:
+      - Also return every row read (RV(state)), foreign items included, secrets masked - what C(playbooks/troubleshoot.yml)
+        gives the two-ended diagnosis.
+    type: bool
+    default: false
   firewall_options:
     description: The firewall builder's knobs (as O(ipsecfleet.routeros.ipsec_site#module:firewall_options)); for the drift.
     type: dict
@@ -265,6 +271,10 @@ audit:
 unreadable:
   description: Menus the router refused to print (menu -> RouterOS error); their checks are skipped.
   returned: always
+  type: dict
+state:
+  description: Every row read by menu (C(profiles), C(peers), C(filter), C(address_lists), C(active_peers), C(log), ...), secrets masked.
+  returned: when O(raw_state=true)
   type: dict
 api_reads:
   description: Menus printed (all in one round trip).

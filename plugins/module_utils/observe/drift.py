@@ -100,7 +100,8 @@ def describe(entries):
         text = "%s %s: %s" % (entry["menu"], entry["key"], entry["what"])
         if entry.get("fields"):
             text += " (" + "; ".join(
-                "%s secret differs" % f["field"] if f["router"] == SECRET_DIFFERS
+                (SECRET_DIFFERS if f["field"] == "secret" else "%s: %s" % (f["field"], SECRET_DIFFERS))
+                if f["router"] == SECRET_DIFFERS
                 else "%s: router %s, intent %s" % (f["field"], f["router"], f["intent"]) for f in entry["fields"]) + ")"
         lines.append(text)
     return lines

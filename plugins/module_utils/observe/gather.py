@@ -166,7 +166,7 @@ def tunnel_status(state, host, tunnels, findings=()):
             "ph2_states": ph2, "sas_in": len(sa_in), "sas_out": len(sa_out),
             "bytes_in": sum(_int(s.get("current-bytes")) for s in sa_in),
             "bytes_out": sum(_int(s.get("current-bytes")) for s in sa_out),
-            "algorithms": sorted(set("%s-%s/%s" % (s.get("enc-algorithm"), s.get("enc-key-size"), s.get("auth-algorithm"))
+            "algorithms": sorted(set("%s %s, auth %s" % (s.get("enc-algorithm"), s.get("enc-key-size"), s.get("auth-algorithm"))
                                      for s in sa_in + sa_out)),
             "last_error": errors[-1].get("message") if errors else None,
             "diagnosis": None if up else (best["title"] if best else None),

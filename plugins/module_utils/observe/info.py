@@ -33,6 +33,7 @@ def argument_spec():
         drift=dict(type="bool", default=True),
         audit=dict(type="bool", default=False),
         audit_policy=dict(type="dict", default={}),
+        raw_state=dict(type="bool", default=False),
         firewall_options=dict(type="dict", default={}),
         firewall_overrides=dict(type="dict", default={}),
     )
@@ -87,6 +88,8 @@ def build_result(state, plan, params, policy=None, reads=None):
         found = audits.audit_router(host, gather.audit_view(state), policy)
         reported, failing = audits.apply_policy(found, policy)
         result["audit"] = {"findings": reported, "failing": failing, "summary": audits.summary(reported)}
+    if params.get("raw_state"):
+        result["state"] = gather.masked_state(state)
     if reads is not None:
         result["api_reads"] = reads
     return result
