@@ -137,7 +137,6 @@ def test_dry_run_then_a_rollout_that_stops_after_the_failing_batch(fleet_lab, tm
 def test_a_tunnel_that_does_not_come_up_fails_the_gate_and_stops_the_rollout(tmp_path):
     """Both routers converge, but no link joins them: the canary's tunnel never establishes, so the
     gate fails both after its timeout, names the tunnel, and the next batch is not started."""
-    control = pytest.importorskip("roslab.control")
     spokes = ["spoke01", "spoke02"]
     lab = control.Lab.from_topology(topology(spokes, linked=False), base_port=0, state_dir=str(tmp_path / "lab"),
                                     save_delay=0.2)
