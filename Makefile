@@ -16,8 +16,9 @@ STAMP := $(VENV)/.setup-stamp
 # Python 3.12+: python3.12/python3.13 on PATH, else pyenv's, else set PYTHON_NEWEST
 NEWEST_VENV := .venv-newest
 NEWEST_STAMP := $(NEWEST_VENV)/.setup-stamp
-PYTHON_NEWEST ?= $(firstword $(foreach p,python3.12 python3.13,$(shell command -v $(p) 2>/dev/null)) \
-  $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+# (a candidate must run: pyenv's python3.12 shim exists on PATH but fails unless 3.12 is selected)
+PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13) \
+  $(foreach p,python3.12 python3.13,$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)))
 # what runs on the newest Ansible (about 4 minutes on 2 cores): the unit tests and the playbook
 # integration tests (site.yml, status.yml, rollout.yml, the roles, ansible-runner) against in-process labs
 NEWEST_TESTS := tests/unit tests/integration/test_suite_change_demo.py tests/integration/test_roles_playbook.py \
