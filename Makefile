@@ -25,6 +25,8 @@ NEWEST_TESTS := tests/unit tests/integration/test_suite_change_demo.py tests/int
   tests/integration/test_site_playbooks.py tests/integration/test_awx_runner.py tests/integration/test_rollout_playbook.py
 # ansible-test's pinned pip version (ansible_test/_internal/python_requirements.py)
 ANSIBLE_TEST_PIP := 24_2
+# e.g. make sanity SANITY_TESTS="--test validate-modules" to run one test while working
+SANITY_TESTS ?=
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
@@ -93,7 +95,7 @@ sanity: setup  ## ansible-test sanity on a copy of the collection (empty ignore 
 	    build/sanity/ansible_collections/$$c; done
 	# ansible-test lists files with git; the copy gets a repository of its own
 	cd $(SANITY_ROOT) && git init -q && git add -A
-	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --venv --requirements
+	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --venv --requirements $(SANITY_TESTS)
 
 unit: setup  ## pytest: collection unit tests and the lab's own tests
 	$(BIN)/python -m pytest -q -n 2

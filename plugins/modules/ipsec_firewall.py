@@ -167,23 +167,39 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# BEGIN GENERATED engine results by tools/gen_module_docs.py
 changed:
-  description: Whether anything was (or, in check mode, would be) written.
+  description: Whether anything was (or, in check mode, would be) written; true on a failure after a write.
   returned: always
   type: bool
 commands:
-  description: The RouterOS writes as CLI-like text, in execution order.
+  description: The RouterOS writes, as CLI-like text with secrets masked, in execution order.
   returned: always
   type: list
   elements: str
+  sample:
+    - '/ip firewall filter add action=accept chain=input comment="ipsecfleet:fw-in-esp ESP from the peers" protocol=ipsec-esp src-address-list=ipsecfleet-peers'
 writes:
-  description: Number of API writes done for the change (0 in check mode).
+  description: Number of API writes done (0 in check mode); on a failure, the writes that took effect.
   returned: always
   type: int
 writes_unconfirmed:
   description: On a failure, writes sent whose reply never came (the connection was lost); they may have taken effect.
   returned: when a failed task lost the reply to a write
   type: int
+gathered:
+  description: The owned items, per section, secrets masked.
+  returned: when O(state=gathered)
+  type: dict
+rendered:
+  description: RouterOS script (C(.rsc)) that creates the desired items on an empty router, secrets masked.
+  returned: when O(state=rendered)
+  type: str
+diff:
+  description: Owned items before and after, per section, secrets masked.
+  returned: in diff mode, for states that write
+  type: dict
+# END GENERATED
 covered_by_foreign:
   description:
     - Planned rules not added because a foreign rule of the router already does the same in their place (RouterOS's default
@@ -212,18 +228,6 @@ confirmed:
   description: The change was confirmed over a new API connection and the revert disarmed.
   returned: when a change was written with O(confirm=true)
   type: bool
-gathered:
-  description: The owned firewall items per section.
-  returned: when O(state=gathered)
-  type: dict
-rendered:
-  description: RouterOS script (C(.rsc)) that creates the derived items on an empty firewall.
-  returned: when O(state=rendered)
-  type: str
-diff:
-  description: Owned items per section before and after.
-  returned: in diff mode
-  type: dict
 """
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.firewall_engine import module_main

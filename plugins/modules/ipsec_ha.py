@@ -196,8 +196,9 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# BEGIN GENERATED engine results by tools/gen_module_docs.py
 changed:
-  description: Whether anything was (or, in check mode, would be) written.
+  description: Whether anything was (or, in check mode, would be) written; true on a failure after a write.
   returned: always
   type: bool
 commands:
@@ -206,23 +207,28 @@ commands:
   type: list
   elements: str
   sample:
-    - /tool netwatch add comment="ipsecfleet:ha/dual/primary tunnel dual" host=198.51.100.1 interval=5s
+    - '/tool netwatch add comment="ipsecfleet:ha/dual/primary tunnel dual" host=198.51.100.1 interval=5s'
 writes:
-  description: Number of API writes done (0 in check mode).
+  description: Number of API writes done (0 in check mode); on a failure, the writes that took effect.
   returned: always
   type: int
+writes_unconfirmed:
+  description: On a failure, writes sent whose reply never came (the connection was lost); they may have taken effect.
+  returned: when a failed task lost the reply to a write
+  type: int
 gathered:
-  description: The owned items, per section, in the format of O(config).
+  description: The owned items, per section, secrets masked.
   returned: when O(state=gathered)
   type: dict
 rendered:
-  description: RouterOS script (C(.rsc)) creating O(config) on an empty router.
+  description: RouterOS script (C(.rsc)) that creates the desired items on an empty router, secrets masked.
   returned: when O(state=rendered)
   type: str
 diff:
-  description: Owned items before and after, per section.
+  description: Owned items before and after, per section, secrets masked.
   returned: in diff mode, for states that write
   type: dict
+# END GENERATED
 """
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import HA_SECTIONS, module_main

@@ -49,12 +49,23 @@ attributes:
     platforms: RouterOS
     description: RouterOS 7 through the API (community.routeros connection options).
 options:
+  # BEGIN GENERATED features from plugins/module_utils/plan/host_plan.py by tools/gen_module_docs.py
   features:
-    description: The feature builders whose sections the drift compares (as O(ipsecfleet.routeros.ipsec_site#module:features)).
+    description:
+      - 'The feature builders whose sections the drift compares (as O(ipsecfleet.routeros.ipsec_site#module:features)):'
+      - 'V(ipsec) - the IPsec menus (phase 1 and 2: profiles, peers, identities, proposals, policies, groups).'
+      - V(firewall) - the C(/ip/firewall) items around them (filter, NAT, raw, mangle, address lists).
+      - V(ha) - the failover scripts, netwatch, VRRP and schedulers of high-availability tunnels.
+      - V(route_based) - the GRE/IPIP interfaces, link addresses and static routes of route-based tunnels (C(mode=gre)
+        or C(mode=ipip) in the intent).
+      - V(remote_access) - the address pool and mode-config of a remote-access hub (C(ipsec_remote_access)).
+      - V(certificates) - the C(/certificate) entries of certificate-authenticated tunnels (uploaded through C(/file)
+        and imported before the IPsec menus change, stale ones removed after them).
     type: list
     elements: str
     choices: [ipsec, firewall, ha, route_based, remote_access, certificates]
     default: [ipsec, firewall, ha, route_based, remote_access, certificates]
+  # END GENERATED
   log_lines:
     description: How many of the most recent C(ipsec) log lines to return and diagnose.
     type: int

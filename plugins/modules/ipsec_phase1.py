@@ -30,7 +30,8 @@ options:
     type: dict
     suboptions:
       profiles:
-        description: C(/ip/ipsec/profile) items. The menu has no comment, so O(config.profiles[].name) must start with C(ipsecfleet-).
+        description: C(/ip/ipsec/profile) items. The menu has no comment, so O(config.profiles[].name) must start with
+          C(ipsecfleet-).
         type: list
         elements: dict
         suboptions:
@@ -221,8 +222,9 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# BEGIN GENERATED engine results by tools/gen_module_docs.py
 changed:
-  description: Whether anything was (or, in check mode, would be) written.
+  description: Whether anything was (or, in check mode, would be) written; true on a failure after a write.
   returned: always
   type: bool
 commands:
@@ -231,10 +233,10 @@ commands:
   type: list
   elements: str
   sample:
-    - /ip ipsec peer add address=198.51.100.2/32 comment=ipsecfleet:hub-spoke1 name=ipsecfleet-spoke1
-    - /ip ipsec identity set [find comment=ipsecfleet:hub-spoke1] secret=********
+    - '/ip ipsec peer add address=198.51.100.2/32 comment=ipsecfleet:hub-spoke1 name=ipsecfleet-spoke1'
+    - '/ip ipsec identity set [find comment=ipsecfleet:hub-spoke1] secret=********'
 writes:
-  description: Number of API writes done (0 in check mode).
+  description: Number of API writes done (0 in check mode); on a failure, the writes that took effect.
   returned: always
   type: int
 writes_unconfirmed:
@@ -242,17 +244,18 @@ writes_unconfirmed:
   returned: when a failed task lost the reply to a write
   type: int
 gathered:
-  description: The owned items, per section, in the format of O(config), secrets masked.
+  description: The owned items, per section, secrets masked.
   returned: when O(state=gathered)
   type: dict
 rendered:
-  description: RouterOS script (C(.rsc)) creating O(config) on an empty router, secrets masked.
+  description: RouterOS script (C(.rsc)) that creates the desired items on an empty router, secrets masked.
   returned: when O(state=rendered)
   type: str
 diff:
   description: Owned items before and after, per section, secrets masked.
   returned: in diff mode, for states that write
   type: dict
+# END GENERATED
 """
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import PHASE1_SECTIONS, module_main

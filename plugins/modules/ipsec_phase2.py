@@ -61,7 +61,8 @@ options:
             type: str
             required: true
       policy_groups:
-        description: C(/ip/ipsec/policy/group) items. The menu has no comment, so O(config.policy_groups[].name) must start with C(ipsecfleet-).
+        description: C(/ip/ipsec/policy/group) items. The menu has no comment, so O(config.policy_groups[].name) must
+          start with C(ipsecfleet-).
         type: list
         elements: dict
         suboptions:
@@ -162,8 +163,9 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# BEGIN GENERATED engine results by tools/gen_module_docs.py
 changed:
-  description: Whether anything was (or, in check mode, would be) written.
+  description: Whether anything was (or, in check mode, would be) written; true on a failure after a write.
   returned: always
   type: bool
 commands:
@@ -172,10 +174,9 @@ commands:
   type: list
   elements: str
   sample:
-    - /ip ipsec policy add comment=ipsecfleet:hub-spoke1-lan dst-address=10.20.0.0/24 peer=ipsecfleet-spoke1
-      src-address=10.10.0.0/24 tunnel=yes
+    - '/ip ipsec policy add comment=ipsecfleet:hub-spoke1-lan dst-address=10.20.0.0/24 peer=ipsecfleet-spoke1 src-address=10.10.0.0/24 tunnel=yes'
 writes:
-  description: Number of API writes done (0 in check mode).
+  description: Number of API writes done (0 in check mode); on a failure, the writes that took effect.
   returned: always
   type: int
 writes_unconfirmed:
@@ -183,17 +184,18 @@ writes_unconfirmed:
   returned: when a failed task lost the reply to a write
   type: int
 gathered:
-  description: The owned items, per section, in the format of O(config).
+  description: The owned items, per section, secrets masked.
   returned: when O(state=gathered)
   type: dict
 rendered:
-  description: RouterOS script (C(.rsc)) creating O(config) on an empty router, secrets masked.
+  description: RouterOS script (C(.rsc)) that creates the desired items on an empty router, secrets masked.
   returned: when O(state=rendered)
   type: str
 diff:
-  description: Owned items before and after, per section.
+  description: Owned items before and after, per section, secrets masked.
   returned: in diff mode, for states that write
   type: dict
+# END GENERATED
 """
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.engine import PHASE2_SECTIONS, module_main

@@ -57,20 +57,24 @@ attributes:
     platforms: RouterOS
     description: RouterOS 7 through the API (community.routeros connection options).
 options:
+  # BEGIN GENERATED features from plugins/module_utils/plan/host_plan.py by tools/gen_module_docs.py
   features:
     description:
-      - The feature builders whose sections this task converges. V(ipsec) is the IPsec menus (phase 1 and 2),
-        V(firewall) the C(/ip/firewall) items around them, V(ha) the failover scripts, netwatch, VRRP and
-        schedulers of high-availability tunnels, V(route_based) the GRE/IPIP interfaces, link
-        addresses and static routes of route-based tunnels (C(mode=gre) or C(mode=ipip) in the intent),
-        V(remote_access) the address pool and mode-config of a remote-access hub (C(ipsec_remote_access)),
-        V(certificates) the C(/certificate) entries of certificate-authenticated tunnels (uploaded through
-        C(/file) and imported before the IPsec menus change, stale ones removed after them).
+      - 'The feature builders whose sections this task converges:'
+      - 'V(ipsec) - the IPsec menus (phase 1 and 2: profiles, peers, identities, proposals, policies, groups).'
+      - V(firewall) - the C(/ip/firewall) items around them (filter, NAT, raw, mangle, address lists).
+      - V(ha) - the failover scripts, netwatch, VRRP and schedulers of high-availability tunnels.
+      - V(route_based) - the GRE/IPIP interfaces, link addresses and static routes of route-based tunnels (C(mode=gre)
+        or C(mode=ipip) in the intent).
+      - V(remote_access) - the address pool and mode-config of a remote-access hub (C(ipsec_remote_access)).
+      - V(certificates) - the C(/certificate) entries of certificate-authenticated tunnels (uploaded through C(/file)
+        and imported before the IPsec menus change, stale ones removed after them).
       - Menus of a feature left out are neither read nor written.
     type: list
     elements: str
     choices: [ipsec, firewall, ha, route_based, remote_access, certificates]
     default: [ipsec, firewall, ha, route_based, remote_access, certificates]
+  # END GENERATED
   state:
     description:
       - V(overridden) (default) makes the owned items of the managed menus exactly what the intent derives for
@@ -162,15 +166,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+# BEGIN GENERATED engine results by tools/gen_module_docs.py
 changed:
-  description: Whether anything was (or, in check mode, would be) written.
+  description: Whether anything was (or, in check mode, would be) written; true on a failure after a write.
   returned: always
   type: bool
 commands:
-  description: The RouterOS writes as CLI-like text, in execution order across every managed menu (secrets masked).
+  description: The RouterOS writes, as CLI-like text with secrets masked, in execution order.
   returned: always
   type: list
   elements: str
+  sample:
+    - '/ip ipsec peer add address=198.51.100.2/32 comment=ipsecfleet:hub-spoke1 name=ipsecfleet-spoke1'
 writes:
   description: Number of API writes done (0 in check mode); on a failure, the writes that took effect.
   returned: always
@@ -179,6 +186,19 @@ writes_unconfirmed:
   description: On a failure, writes sent whose reply never came (the connection was lost); they may have taken effect.
   returned: when a failed task lost the reply to a write
   type: int
+gathered:
+  description: The owned items, per section, secrets masked.
+  returned: when O(state=gathered)
+  type: dict
+rendered:
+  description: RouterOS script (C(.rsc)) that creates the desired items on an empty router, secrets masked.
+  returned: when O(state=rendered)
+  type: str
+diff:
+  description: Owned items before and after, per section, secrets masked.
+  returned: in diff mode, for states that write
+  type: dict
+# END GENERATED
 covered_by_foreign:
   description:
     - Planned rules not added because a foreign rule of the router already does the same in their place (RouterOS's default
@@ -228,18 +248,6 @@ confirmed:
   description: The change was confirmed over a new API connection and the revert disarmed.
   returned: when a firewall change was written with O(confirm=true)
   type: bool
-gathered:
-  description: The owned items per section.
-  returned: when O(state=gathered)
-  type: dict
-rendered:
-  description: RouterOS script (C(.rsc)) that creates the plan on an empty router (secrets masked).
-  returned: when O(state=rendered)
-  type: str
-diff:
-  description: Owned items per section before and after.
-  returned: in diff mode
-  type: dict
 """
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply.site_engine import module_main

@@ -144,6 +144,18 @@ BUILDERS = (
     ("certificates", build_certificates, certificates_builder.SECTIONS),
 )
 FEATURE_SECTIONS = dict((name, sections) for name, _build, sections in BUILDERS)
+# what each feature converges, in the words of the module docs (tools/gen_module_docs.py writes them
+# into ipsec_site's and ipsec_info's ``features`` option; a unit test keeps the keys equal to BUILDERS)
+FEATURE_DOCS = {
+    "ipsec": "the IPsec menus (phase 1 and 2: profiles, peers, identities, proposals, policies, groups)",
+    "firewall": "the C(/ip/firewall) items around them (filter, NAT, raw, mangle, address lists)",
+    "ha": "the failover scripts, netwatch, VRRP and schedulers of high-availability tunnels",
+    "route_based": ("the GRE/IPIP interfaces, link addresses and static routes of route-based tunnels "
+                    "(C(mode=gre) or C(mode=ipip) in the intent)"),
+    "remote_access": "the address pool and mode-config of a remote-access hub (C(ipsec_remote_access))",
+    "certificates": ("the C(/certificate) entries of certificate-authenticated tunnels (uploaded through "
+                     "C(/file) and imported before the IPsec menus change, stale ones removed after them)"),
+}
 
 
 def build_host_plan(host, tunnels, features=None, **options):

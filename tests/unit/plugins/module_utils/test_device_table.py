@@ -54,3 +54,27 @@ def test_version_facts_live_in_the_table():
     assert not menus.field_available("/ip/ipsec/peer", "ppk-secret", (7, 20, 3))
     assert menus.field_available("/ip/ipsec/peer", "ppk-secret", None)
     assert not menus.field_available("/ip/ipsec/peer", "no-such-argument", (7, 22))
+
+
+def test_every_feature_builder_is_documented_in_the_site_and_info_modules():
+    from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan
+    from ansible_collections.ipsecfleet.routeros.plugins.modules import ipsec_info, ipsec_site
+
+    names = [name for name, _build, _sections in host_plan.BUILDERS]
+    assert sorted(host_plan.FEATURE_DOCS) == sorted(names)
+    for module in (ipsec_site, ipsec_info):
+        option = yaml.safe_load(module.DOCUMENTATION)["options"]["features"]
+        assert option["choices"] == names and option["default"] == names
+        described = " ".join(option["description"])
+        assert all("V(%s) - " % name in described for name in names), module.__name__
+
+
+def test_engine_modules_document_every_engine_result():
+    # the results converge.py returns (changed/commands/writes, and writes_unconfirmed on a lost reply)
+    # are documented on every engine module, ipsec_ha included (it lacked writes_unconfirmed)
+    from ansible_collections.ipsecfleet.routeros.plugins.modules import ipsec_firewall, ipsec_site
+
+    for module in (ipsec_phase1, ipsec_phase2, ipsec_ha, ipsec_firewall, ipsec_site):
+        returned = yaml.safe_load(module.RETURN)
+        for key in ("changed", "commands", "writes", "writes_unconfirmed", "gathered", "rendered", "diff"):
+            assert key in returned, (module.__name__, key)
