@@ -27,3 +27,37 @@ def connect(lab, name, timeout=5):
     import librouteros
     return librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin",
                                password="", timeout=timeout)
+
+
+def ansible_playbook(tmp_path, inventories, playbook, *args, env=None, timeout=300):
+    """Run ``ansible-playbook`` of this venv on ``playbook`` with the ``inventories`` (paths), the
+    checkout as the collection and the default callback (no colour); returns (exit code, stdout + stderr).
+    ``env`` adds or overrides environment variables (a value of None removes one)."""
+    import subprocess
+
+    environment = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                       ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+                       ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
+                       ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    for key, value in (env or {}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")]
+    for inventory in inventories:
+        command += ["-i", str(inventory)]
+    command += [str(playbook)] + list(args)
+    done = subprocess.run(command, env=environment, cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def recap(output):
+    """{host: {ok:, changed:, failed:, ...}} from the PLAY RECAP lines of ansible-playbook's output."""
+    stats = {}
+    for line in output.split("PLAY RECAP", 1)[1].splitlines():
+        if ":" in line and "ok=" in line:
+            host, counters = line.split(":", 1)
+            stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
+    return stats

@@ -5,15 +5,13 @@ ipsec_firewall) run against the demo lab; the lab counts every sentence and logi
 One login per router per task; on an idempotent run no more sentences per router and task than
 the menus it manages + 2 (the login, and one spare for a version or state read), and no writes."""
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from roslab import control
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ROOT, ansible_playbook
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.device import menus
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan
 
@@ -43,15 +41,10 @@ def demo_lab(tmp_path_factory):
 
 def run(tmp_path, lab, playbook):
     (tmp_path / "ports.yml").write_text(lab.inventory_yaml())
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-               "-i", os.path.join(LAB_INVENTORY, "hosts.yml"), "-i", str(tmp_path / "ports.yml"), playbook]
-    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    code, output = ansible_playbook(tmp_path, [os.path.join(LAB_INVENTORY, "hosts.yml"), tmp_path / "ports.yml"],
+                                    playbook)
+    assert code == 0, output
+    return output
 
 
 def writes(commands):

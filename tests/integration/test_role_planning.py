@@ -2,12 +2,10 @@
 plugin). The role's argument-spec check must not template a derived config and plan a second time."""
 import os
 import shutil
-import subprocess
-import sys
 
 import yaml
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ROOT, ansible_playbook
 
 # appended to a copy of the planner: every plan_from_intent call is written down with its host
 COUNTER = '''
@@ -63,14 +61,10 @@ def test_each_role_plans_once_per_templating_of_its_config(tmp_path):
     count = tmp_path / "plan_count.txt"
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(INVENTORY))
     (tmp_path / "site.yml").write_text(yaml.safe_dump(PLAY))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=counted_collection(tmp_path), IPSECFLEET_PLAN_COUNT=str(count),
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
-    env.pop("ANSIBLE_CONFIG", None)
-    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                           "-i", "inventory.yml", "site.yml"], env=env, cwd=str(tmp_path),
-                          capture_output=True, text=True, timeout=240, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, output = ansible_playbook(tmp_path, ["inventory.yml"], "site.yml", timeout=240,
+                                    env={"ANSIBLE_COLLECTIONS_PATH": counted_collection(tmp_path), "ANSIBLE_CONFIG": None,
+                                         "IPSECFLEET_PLAN_COUNT": str(count)})
+    assert code == 0, output
     calls = count.read_text().split()
     # per role and host: one HostPlan, in the task (the argument-spec validation plans nothing)
     assert sorted(calls) == ["hub"] * 2 + ["spoke1"] * 2, calls

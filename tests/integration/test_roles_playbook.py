@@ -1,13 +1,10 @@
 """The roles through ansible-playbook against the lab: converge, idempotence, check mode, and no
 pre-shared key anywhere in -vvv output. (spoke2 runs RouterOS 7.18, which has no ppk-secret: it
 sits this play out.)"""
-import os
-import subprocess
-import sys
 
 import yaml
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ansible_playbook, recap
 
 PSK = "Playbook-Psk-7f3c-must-not-leak"
 PPK = "Playbook-Ppk-1a2b-must-not-leak"
@@ -36,24 +33,7 @@ def playbook(psk):
 def run(tmp_path, lab, psk, *args):
     (tmp_path / "inventory.yml").write_text(lab.inventory_yaml())
     (tmp_path / "site.yml").write_text(yaml.safe_dump(playbook(psk)))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-               "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "site.yml")] + list(args)
-    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=240, check=False)
-    return done.returncode, done.stdout + done.stderr
-
-
-def recap(output):
-    """{host: {ok:, changed:, failed:}} from the PLAY RECAP lines."""
-    stats = {}
-    for line in output.split("PLAY RECAP", 1)[1].splitlines():
-        if ":" in line and "ok=" in line:
-            host, counters = line.split(":", 1)
-            stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
-    return stats
+    return ansible_playbook(tmp_path, [tmp_path / "inventory.yml"], tmp_path / "site.yml", *args, timeout=240)
 
 
 def test_roles_converge_idempotent_and_never_print_the_psk(lab, tmp_path):

@@ -2,26 +2,17 @@
 --limit (it would empty every router) before any router is contacted, and intent_hosts.yml names
 the inventory hosts no tunnel ends on."""
 import os
-import subprocess
-import sys
 
 import yaml
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ROOT, ansible_playbook
 
 LAB_INVENTORY = os.path.join(ROOT, "inventories", "lab")
 
 
 def playbook(tmp_path, path, *args):
     """ansible-playbook with the lab inventory, which has no API ports: reaching a router would fail."""
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-               "-i", os.path.join(LAB_INVENTORY, "hosts.yml")] + list(args) + [path]
-    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
-                          check=False)
-    return done.returncode, done.stdout + done.stderr
+    return ansible_playbook(tmp_path, [os.path.join(LAB_INVENTORY, "hosts.yml")], path, *args)
 
 
 def test_decommission_refuses_to_run_without_limit(tmp_path):

@@ -4,14 +4,12 @@ status.yml shows it; changing spoke2's suite changes only the hub and spoke2 and
 back with the new algorithms; a cut link makes status.yml fail, naming the tunnel."""
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 from roslab import control
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ROOT, ansible_playbook, recap
 
 LAB_INVENTORY = os.path.join(ROOT, "inventories", "lab")
 NEW_SUITE = "ikev2-aes256cbc-sha256-modp2048"
@@ -28,27 +26,9 @@ def demo_lab(tmp_path_factory):
 
 def playbook(tmp_path, lab, name, *args):
     (tmp_path / "ports.yml").write_text(lab.inventory_yaml())
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json",   # status.yml's table lines unwrapped
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-               "-i", os.path.join(LAB_INVENTORY, "hosts.yml"), "-i", str(tmp_path / "ports.yml"),
-               os.path.join(ROOT, "playbooks", name)] + list(args)
-    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
-                          check=False)
-    return done.returncode, done.stdout + done.stderr
-
-
-def recap(output):
-    """{host: {ok:, changed:, failed:}} from the PLAY RECAP lines."""
-    stats = {}
-    for line in output.split("PLAY RECAP", 1)[1].splitlines():
-        if ":" in line and "ok=" in line:
-            host, counters = line.split(":", 1)
-            stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
-    return stats
+    return ansible_playbook(tmp_path, [os.path.join(LAB_INVENTORY, "hosts.yml"), tmp_path / "ports.yml"],
+                            os.path.join(ROOT, "playbooks", name), *args,
+                            env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})  # status.yml's table lines unwrapped
 
 
 def table(output):
