@@ -127,3 +127,67 @@ def test_a_certificate_from_another_ca_is_refused_with_the_log_line(lab, tmp_pat
     hub_log = [row["message"] for row in lab.router("hub").items("/log")]
     assert "can't verify peer's certificate from store" in hub_log
     assert "reply notify: AUTHENTICATION_FAILED" in hub_log
+
+
+PSK_PARAMS = {"state": "overridden", "features": ["ipsec"], "secret_update": "on_change"}
+
+
+def converge_psk(lab, host, psk):
+    tunnels = host_plan.intent_tunnels(host, [{"name": "hub-br1", "a": {"host": "hub", "passive": True}, "b": "br1",
+                                               "auth": {"psk": psk}}], HOSTVARS)
+    plan = host_plan.build_host_plan(host, tunnels, features=PSK_PARAMS["features"])
+    return site_engine.run(dict(PSK_PARAMS), lambda: connect(lab, host), plan)
+
+
+def test_psk_rotation_on_both_ends_renegotiates_once_with_the_new_key(lab):
+    """The lab tears an SA down when its peer, identity or profile rows change (roslab
+    fabric_ipsec._sa_fingerprint; UNCONFIRMED for a real RouterOS): a PSK rotation is NOT hitless in
+    the lab. The gap lasts from the first end's write to the second end's; this test measures it."""
+    old, new = "old-key-0123456789abcdef0123", "new-key-fedcba9876543210fedc"
+    for host in ("hub", "br1"):
+        assert converge_psk(lab, host, old)["changed"]
+    lab.advance(1)
+    assert established(lab) and installed(lab)
+    assert converge_psk(lab, "hub", new)["changed"]        # the passive (responder) end first
+    lab.advance(1)
+    assert not established(lab)                              # the gap: br1 still sends the old key
+    assert converge_psk(lab, "br1", new)["changed"]
+    gap = 1
+    while not established(lab):                              # br1 retries a refused negotiation after 30s
+        lab.advance(1)
+        gap += 1
+        assert gap <= 32
+    assert installed(lab)                                    # one renegotiation, with the new key
+    # across the phase-2 rekey (30m) and the IKE lifetime (1d) the tunnel stays up on the new key
+    for _step in range(2 * 24 * 6):
+        lab.advance(600)
+        assert established(lab) and installed(lab)
+    lab.router("br1").execute("/ip/ipsec/active-peers/kill-connections", {}, [])
+    lab.advance(1)
+    assert established(lab) and installed(lab)
+
+
+def test_psk_rotation_written_to_both_ends_before_the_next_lab_step_has_no_refused_attempt(lab):
+    for host in ("hub", "br1"):
+        converge_psk(lab, host, "old-key-0123456789abcdef0123")
+    lab.advance(1)
+    assert established(lab)
+    for host in ("hub", "br1"):                              # both ends within the same lab second
+        assert converge_psk(lab, host, "new-key-fedcba9876543210fedc")["changed"]
+    lab.advance(1)
+    assert established(lab) and installed(lab)
+    hub_log = [row["message"] for row in lab.router("hub").items("/log")]
+    assert not any("identity not found" in line for line in hub_log)
+
+
+def test_psk_rotated_on_one_end_only_fails_the_next_negotiation(lab):
+    for host in ("hub", "br1"):
+        converge_psk(lab, host, "old-key-0123456789abcdef0123")
+    lab.advance(1)
+    assert established(lab)
+    converge_psk(lab, "br1", "new-key-fedcba9876543210fedc")
+    for _second in range(90):                                # the change renegotiates; the hub refuses it
+        lab.advance(1)
+        assert not established(lab)
+    hub_log = [row["message"] for row in lab.router("hub").items("/log")]
+    assert any("identity not found" in line for line in hub_log)
