@@ -125,6 +125,7 @@ docs: setup  ## generate reference docs from the schemas (intent, modules, role 
 docs-lint: setup  ## antsibull-docs checks the collection's documentation; generated docs are current
 	$(BIN)/python tools/gen_intent_docs.py --check
 	$(BIN)/python tools/gen_role_docs.py --check
+	$(BIN)/python tools/gen_observe_docs.py --check
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck --validate-collection-refs all $(COLLECTION_LINK)
 
 build: setup  ## ansible-galaxy collection build into build/
