@@ -20,9 +20,11 @@ NEWEST_STAMP := $(NEWEST_VENV)/.setup-stamp
 PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.13*/bin/python3.13) \
   $(foreach p,python3.12 python3.13,$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)))
 # what runs on the newest Ansible (about 4 minutes on 2 cores): the unit tests and the playbook
-# integration tests (site.yml, status.yml, rollout.yml, the roles, ansible-runner) against in-process labs
+# integration tests (site.yml, status.yml, rollout.yml, the roles, ansible-runner, the observe playbooks and
+# their HTML report in Chromium) against in-process labs
 NEWEST_TESTS := tests/unit tests/integration/test_suite_change_demo.py tests/integration/test_roles_playbook.py \
-  tests/integration/test_site_playbooks.py tests/integration/test_awx_runner.py tests/integration/test_rollout_playbook.py
+  tests/integration/test_site_playbooks.py tests/integration/test_awx_runner.py tests/integration/test_rollout_playbook.py \
+  tests/integration/test_observe_playbooks.py
 # ansible-test's pinned pip version (ansible_test/_internal/python_requirements.py)
 ANSIBLE_TEST_PIP := 24_2
 # e.g. make sanity SANITY_TESTS="--test validate-modules" to run one test while working
