@@ -10,7 +10,7 @@ import pytest
 import yaml
 from roslab import control
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ROOT, ansible_playbook, recap
 
 EXAMPLE = os.path.join(ROOT, "inventories", "example")
 VAULT_PASSWORD = os.path.join(EXAMPLE, "vault-password.test-only.txt")
@@ -63,24 +63,10 @@ def example_lab(tmp_path_factory):
     lab.stop()
 
 
-def playbook(tmp_path, *args):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_FORKS="10")
-    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", EXAMPLE] + list(args)
-    done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=600,
-                          check=False)
-    return done.returncode, done.stdout + done.stderr
-
-
-def recap(output):
-    stats = {}
-    for line in output.split("PLAY RECAP", 1)[1].splitlines():
-        if ":" in line and "ok=" in line:
-            host, counters = line.split(":", 1)
-            stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
-    return stats
+def playbook(tmp_path, path, *args, inventories=()):
+    """ansible-playbook with inventories/example (and ``inventories`` after it), ten forks."""
+    return ansible_playbook(tmp_path, [EXAMPLE] + list(inventories), path, *args, env={"ANSIBLE_FORKS": "10"},
+                            timeout=600)
 
 
 def test_list_hosts_names_every_router(tmp_path):
@@ -102,9 +88,9 @@ def test_site_check_reaches_every_router_over_tls(example_lab, tmp_path):
                   "ipsec_api_ca_path": os.path.join(example_lab.tls_dir, "cert.pem"),
                   "ipsec_firewall_management_sources": ["127.0.0.1/32"]}
     (tmp_path / "lab-access.yml").write_text(yaml.safe_dump(lab_access))
-    code, output = playbook(tmp_path, "-i", str(tmp_path / "lab.yml"), "--vault-password-file", VAULT_PASSWORD,
-                            "-e", "@" + str(tmp_path / "lab-access.yml"),
-                            os.path.join(ROOT, "playbooks", "site.yml"), "--check", "--diff")
+    code, output = playbook(tmp_path, os.path.join(ROOT, "playbooks", "site.yml"), "--vault-password-file",
+                            VAULT_PASSWORD, "-e", "@" + str(tmp_path / "lab-access.yml"), "--check", "--diff",
+                            inventories=[tmp_path / "lab.yml"])
     assert code == 0, output
     stats = recap(output)
     assert sorted(stats) == sorted(inventory_hosts()), output
