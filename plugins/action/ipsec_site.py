@@ -33,6 +33,7 @@ INVENTORY_DEFAULTS = (
     ("tls", "ipsec_api_tls"),
     ("validate_certs", "ipsec_api_validate_certs"),
     ("validate_cert_hostname", "ipsec_api_validate_cert_hostname"),
+    ("force_no_cert", "ipsec_api_force_no_cert"),
     ("ca_path", "ipsec_api_ca_path"),
     ("timeout", "ipsec_api_timeout"),
 )

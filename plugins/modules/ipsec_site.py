@@ -39,7 +39,7 @@ notes:
   - "Connection: O(hostname) C(ipsec_api_hostname), else C(ansible_host), else the inventory name; O(port)
     C(ipsec_api_port), else C(routeros_api_tls_port) with TLS or C(routeros_api_port); O(username)
     C(ipsec_api_username) (default C(admin)); O(password) C(ipsec_api_password) (default empty); O(tls)
-    C(ipsec_api_tls); O(validate_certs), O(validate_cert_hostname), O(ca_path), O(timeout) from C(ipsec_api_*)."
+    C(ipsec_api_tls); O(validate_certs), O(validate_cert_hostname), O(force_no_cert), O(ca_path), O(timeout) from C(ipsec_api_*)."
   - A router that ends no tunnel is refused in the converging states (O(state=overridden) would remove every
     owned item); remove what the collection owns on purpose with O(state=deleted) (C(playbooks/decommission.yml)).
 attributes:

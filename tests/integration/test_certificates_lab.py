@@ -70,7 +70,12 @@ def installed(lab):
 
 
 def certificate_names(lab, host):
-    return sorted(row["name"] for row in lab.router(host).items("/certificate"))
+    """The collection's certificates on ``host``; the lab's own api-ssl certificate (foreign, not
+    owned) must survive every converge and rotation untouched."""
+    from roslab.menus import API_SSL_CERTIFICATE
+    names = sorted(row["name"] for row in lab.router(host).items("/certificate"))
+    assert API_SSL_CERTIFICATE in names
+    return [name for name in names if name != API_SSL_CERTIFICATE]
 
 
 def test_certificate_tunnel_establishes_is_idempotent_and_rotates_with_no_second_without_sas(lab, tmp_path):

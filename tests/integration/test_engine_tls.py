@@ -47,3 +47,31 @@ def test_untrusted_certificate_is_refused(lab, tmp_path):
     with pytest.raises(EngineFailure, match="Error while connecting"):
         run(params(lab, str(other_ca)))
     assert [row["name"] for row in lab.router("spoke1").items("/ip/ipsec/profile")] == ["default"]
+
+
+def _set_api_ssl_certificate(lab, name, certificate):
+    import librouteros
+    api = librouteros.connect(host="127.0.0.1", port=lab.ports[name]["api"], username="admin", password="",
+                              timeout=10)
+    try:
+        row = dict((r["name"], r) for r in api.path("ip", "service"))["api-ssl"]
+        api.path("ip", "service").update(**{".id": row[".id"], "certificate": certificate})
+    finally:
+        api.close()
+
+
+def test_certificate_none_needs_force_no_cert(lab):
+    """A router at the factory's api-ssl certificate=none speaks only anonymous DH: the run fails
+    before writing unless ipsec_api_force_no_cert (force_no_cert) is set, then converges."""
+    from roslab.menus import API_SSL_CERTIFICATE
+    lab.reset("spoke1")
+    _set_api_ssl_certificate(lab, "spoke1", "none")
+    try:
+        with pytest.raises(EngineFailure, match="Error while connecting"):
+            run(params(lab, None, validate_certs=False, validate_cert_hostname=False))
+        assert [row["name"] for row in lab.router("spoke1").items("/ip/ipsec/profile")] == ["default"]
+        values = params(lab, None, force_no_cert=True, validate_cert_hostname=False)
+        assert run(values)["writes"] == 1
+        assert run(values)["writes"] == 0
+    finally:
+        _set_api_ssl_certificate(lab, "spoke1", API_SSL_CERTIFICATE)

@@ -47,6 +47,9 @@ RULES = {
     "insecure_vpn_server": ("high", "disable PPTP, and L2TP without IPsec; use IPsec (IKEv2) instead"),
     "ipsec_logging_off": ("medium", "log topic ipsec (or error) to memory/remote: /system logging add topics=ipsec,!debug"),
     "api_without_tls": ("high", "disable the plain api service and use api-ssl (ipsec_api_tls: true)"),
+    "api_ssl_anonymous": ("high", "import a certificate for the router, set it on api-ssl (/ip service set api-ssl "
+                                  "certificate=...) and validate it (ipsec_api_validate_certs, ipsec_api_ca_path); "
+                                  "do not use ipsec_api_force_no_cert"),
     "api_open_to_world": ("high", "restrict the API service's address= (and the input chain) to the management "
                                   "networks (ipsec_firewall_management_sources)"),
     "insecure_management": ("medium", "disable telnet, ftp and www (use ssh, www-ssl)"),
@@ -201,6 +204,10 @@ def audit_host_vars(host, variables, policy):
     if str(tls).lower() not in ("true", "yes", "1"):
         found.append(_finding(policy, "api_without_tls", "host %s" % host, "the collection reaches the API without "
                               "TLS (ipsec_api_tls is not true)", "inventory", host))
+    elif str(variables.get("ipsec_api_force_no_cert", False)).lower() in ("true", "yes", "1"):
+        found.append(_finding(policy, "api_ssl_anonymous", "host %s" % host, "the collection reaches api-ssl with "
+                              "anonymous DH (ipsec_api_force_no_cert): anyone on the path can pose as the router "
+                              "and read the API password", "inventory", host))
     sources = variables.get("ipsec_firewall_management_sources") or []
     for source in sources:
         address = source.get("address") if isinstance(source, dict) else source
@@ -328,6 +335,10 @@ def _audit_services(host, config, policy):
         if name == "api":
             found.append(_finding(policy, "api_without_tls", obj, "the plain-text API (port %s) is enabled"
                                   % row.get("port", "8728"), "router", host, False))
+        if name == "api-ssl" and (row.get("certificate") or "none") == "none":
+            # manual "Services": without a certificate api-ssl is anonymous-DH TLS (no server identity)
+            found.append(_finding(policy, "api_ssl_anonymous", obj, "certificate=none: api-ssl speaks only "
+                                  "anonymous DH, so nothing proves the router's identity", "router", host, False))
         if name in ("api", "api-ssl"):
             addresses = _split(row.get("address"))
             if not addresses or any(a in ANY_ADDRESS for a in addresses):

@@ -112,7 +112,10 @@ def _address_or_none(value):
 # misspelt key (`adresses`, `defconfig`) never leaves a router silently unconfigured
 TOPOLOGY_KEYS = ("routers", "links", "management_address")
 ROUTER_KEYS = ("version", "api_port", "api_ssl_port", "management_address", "interfaces",
-               "addresses", "identity", "defconf")
+               "addresses", "identity", "defconf", "api_ssl_certificate")
+# api_ssl_certificate: "lab" (the lab's certificate installed on api-ssl) or "none" (the factory's
+# certificate=none: api-ssl speaks only anonymous DH, see roslab.tls)
+API_SSL_CERTIFICATE_CHOICES = ("lab", "none")
 # an interface entry: its name and the ethernet properties a CHR port has at boot
 INTERFACE_KEYS = ("name", "default-name", "mac-address", "mtu", "disabled")
 
@@ -134,6 +137,9 @@ def check_topology(topology):
         if not isinstance(entry, dict):
             raise ValueError("router %s: expected a mapping, got %r" % (name, entry))
         _refuse_unknown("router %s" % name, entry, ROUTER_KEYS)
+        if entry.get("api_ssl_certificate", "lab") not in API_SSL_CERTIFICATE_CHOICES:
+            raise ValueError("router %s: api_ssl_certificate must be one of %s, got %r" % (
+                name, ", ".join(API_SSL_CERTIFICATE_CHOICES), entry["api_ssl_certificate"]))
         for index, interface in enumerate(entry.get("interfaces") or ()):
             if not isinstance(interface, dict) or "name" not in interface:
                 raise ValueError("router %s: interface %d needs a name" % (name, index + 1))
@@ -240,8 +246,11 @@ class Lab:
     def tls_dir(self):
         return os.path.join(self.state_dir, "tls")
 
-    def client_ssl_context(self, verify=True):
-        """An SSL context for api-ssl clients that trusts this lab's certificate."""
+    def client_ssl_context(self, verify=True, anonymous=False):
+        """An SSL context for api-ssl clients that trusts this lab's certificate (``anonymous``: one
+        offering anonymous DH, for a router whose api-ssl has ``certificate=none``)."""
+        if anonymous:
+            return tls.anonymous_client_context()
         return tls.client_context(self.tls_dir, verify=verify)
 
     def snapshot_path(self, name):
@@ -316,16 +325,19 @@ class Lab:
 
     async def _astart(self, control):
         factory = self.router_factory or _default_router_factory()
-        ssl_context = tls.server_context(self.tls_dir) if self.api_ssl else None
+        contexts = tls.ServerContexts(self.tls_dir) if self.api_ssl else None
         for spec in self.specs.values():
-            router = factory(name=spec.name, version=spec.version, **spec.build)
+            build = dict(spec.build)
+            if build.pop("api_ssl_certificate", "lab") == "lab" and self.api_ssl:
+                build["api_certificate"] = tls.lab_certificate(self.tls_dir)
+            router = factory(name=spec.name, version=spec.version, **build)
             snapshot = self._load_snapshot(spec.name)
             if snapshot is not None:
                 router.restore(snapshot)
             router.on_change(self._changed)
             service = protocol.RouterService(
                 router, host=self.host, api_port=spec.api_port,
-                tls_port=spec.api_ssl_port if self.api_ssl else None, ssl_context=ssl_context)
+                tls_port=spec.api_ssl_port if self.api_ssl else None, tls_contexts=contexts)
             service.admit = self._admit
             self.services[spec.name] = service
         if self.fabric_enabled:

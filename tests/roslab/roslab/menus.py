@@ -21,6 +21,8 @@ from roslab.store import Item, Result, Store
 IPSEC = "/ip/ipsec/"
 FILTER = "/ip/firewall/filter"
 CERTIFICATE = "/certificate"
+# the /certificate name of the lab's api-ssl certificate (roslab.tls)
+API_SSL_CERTIFICATE = "roslab-api-ssl"
 # /certificate import reply counters: the console's summary after an import (FIELD, MikroTik
 # manual "Certificates" examples); that the API sends them as !done attributes is UNCONFIRMED
 # argument names (RouterOS 7.22.2 deep inspect, /certificate/import and /certificate/sign; the
@@ -156,7 +158,7 @@ class Router(Store):
     """One emulated RouterOS router (see tests/roslab/README.md for the contract)."""
 
     def __init__(self, name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None,
-                 defconf=False):
+                 defconf=False, api_certificate=None):
         Store.__init__(self, version)
         self.name = name
         self.clock = 0.0
@@ -164,6 +166,8 @@ class Router(Store):
         self._addresses = [dict(a) for a in addresses]
         self._identity = identity or name
         self._defconf = bool(defconf)
+        # (cert PEM, key PEM) the lab provisions for api-ssl, or None: the factory's certificate=none
+        self._api_certificate = tuple(api_certificate) if api_certificate else None
         self._install_factory()
         for address in self._addresses:
             self.execute("/ip/address/add", address, [])
@@ -219,6 +223,8 @@ class Router(Store):
         self._builtin("/user", {"name": "admin", "group": "full", "password": ""}, builtin=False)
         for name, port in SERVICES:
             self._builtin("/ip/service", self._service_factory(name, port))
+        if self._api_certificate:
+            self._install_api_certificate()
         self._builtin("/system/identity", {"name": self._identity})
         self._builtin("/system/clock", {"time": "00:00:00", "date": "2026-01-01"})
         resource = dict(RESOURCE)
@@ -259,6 +265,32 @@ class Router(Store):
         if "max-sessions" in self.schema("/ip/service").command_args("set"):
             props["max-sessions"] = SERVICE_MAX_SESSIONS
         return props
+
+    def _install_api_certificate(self):
+        """The lab's api-ssl certificate as an operator installs one: imported with its key into
+        ``/certificate`` and named on the service (``/ip service set api-ssl certificate=``)."""
+        cert_pem, key_pem = self._api_certificate
+        self._builtin(CERTIFICATE, {"name": API_SSL_CERTIFICATE, "x509": cert_pem, "x509-key": key_pem},
+                      builtin=False)
+        for item in self.table("/ip/service").items:
+            if item.props.get("name") == "api-ssl":
+                item.props["certificate"] = API_SSL_CERTIFICATE
+
+    def api_ssl(self):
+        """What api-ssl speaks now: ``{"certificate": (cert PEM, key PEM) or None, "tls_version"}``.
+
+        ``certificate=none`` is anonymous DH (manual "Services"). A named certificate without its
+        private key cannot be presented; the lab then falls back to anonymous DH (UNCONFIRMED: what
+        RouterOS does with such a setting is not in the reference material).
+        """
+        row = next((i.props for i in self.table("/ip/service").items if i.props.get("name") == "api-ssl"), {})
+        pair = None
+        name = row.get("certificate") or "none"
+        if name != "none":
+            item = next((i for i in self.table(CERTIFICATE).items if i.props.get("name") == name), None)
+            if item is not None and item.props.get("x509") and item.props.get("x509-key"):
+                pair = (item.props["x509"], item.props["x509-key"])
+        return {"certificate": pair, "tls_version": row.get("tls-version") or "any"}
 
     def max_sessions(self, service):
         """How many API sessions ``service`` (api, api-ssl) admits at once; None: no limit known."""
@@ -975,9 +1007,10 @@ def _rsc_value(value):
     return value
 
 
-def build_router(name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None, defconf=False):
+def build_router(name, version=schema.DEFAULT_VERSION, interfaces=(), addresses=(), identity=None, defconf=False,
+                 api_certificate=None):
     """A router with factory defaults, the given ethernet interfaces and IP addresses; ``defconf``:
-    RouterOS 7's default configuration on top (interface lists, firewall, masquerade)."""
+    RouterOS 7's default configuration on top (interface lists, firewall, masquerade);
+    ``api_certificate``: (cert PEM, key PEM) installed for api-ssl."""
     return Router(name, version=version, interfaces=interfaces, addresses=addresses, identity=identity,
-                  defconf=defconf)
-
+                  defconf=defconf, api_certificate=api_certificate)

@@ -21,6 +21,7 @@ import asyncio
 import collections
 import logging
 import socket
+import ssl
 import struct
 import time
 
@@ -282,12 +283,15 @@ class RouterService:
     on every command.
     """
 
-    def __init__(self, router, host="127.0.0.1", api_port=0, tls_port=None, ssl_context=None):
+    def __init__(self, router, host="127.0.0.1", api_port=0, tls_port=None, ssl_context=None, tls_contexts=None):
         self.router = router
         self.host = host
         self.api_port = api_port
         self.tls_port = tls_port
+        # api-ssl: either one fixed context (test doubles) or tls.ServerContexts, which picks the
+        # context from the router's /ip service api-ssl settings when a connection is accepted
         self.ssl_context = ssl_context
+        self.tls_contexts = tls_contexts
         self.faults = Faults()
         self.sessions = set()
         self.commands = 0
@@ -320,10 +324,9 @@ class RouterService:
                 reuse_address=True, backlog=64)
             servers.append(server)
             self.api_port = server.sockets[0].getsockname()[1]
-            if self.ssl_context is not None and self.tls_port is not None:
+            if (self.ssl_context is not None or self.tls_contexts is not None) and self.tls_port is not None:
                 server = await loop.create_server(
-                    lambda: ApiSession(self), self.host, self.tls_port, ssl=self.ssl_context,
-                    reuse_address=True, backlog=64, ssl_handshake_timeout=10)
+                    lambda: TlsHandshake(self), self.host, self.tls_port, reuse_address=True, backlog=64)
                 servers.append(server)
                 self.tls_port = server.sockets[0].getsockname()[1]
         except BaseException:
@@ -344,6 +347,73 @@ class RouterService:
     def drop_connections(self):
         for session in list(self.sessions):
             session.close()
+
+    def server_tls_context(self):
+        """The context a new api-ssl connection is served with, from the router's settings now."""
+        if self.tls_contexts is None:
+            return self.ssl_context
+        return self.tls_contexts.for_settings(self.router.api_ssl())
+
+
+class TlsHandshake(asyncio.Protocol):
+    """An accepted api-ssl TCP connection until its TLS handshake is done, then the ApiSession's.
+
+    The context is chosen here, per connection, because RouterOS applies ``/ip service set api-ssl
+    certificate=`` to the next connection: one listening socket cannot switch between presenting a
+    certificate and anonymous DH (which has no TLS 1.3) once a client's hello has been read.
+    This object is the TLS layer's protocol during the handshake: data that arrives before the
+    session is attached (a client sends ``/login`` the moment the handshake ends) is kept for it.
+    """
+
+    HANDSHAKE_TIMEOUT = 10
+
+    def __init__(self, service):
+        self.service = service
+        self._session = None
+        self._early = []
+        self._lost = False
+
+    def connection_made(self, transport):
+        # nothing is read until the TLS layer takes over, so the client hello is not lost
+        transport.pause_reading()
+        asyncio.get_running_loop().create_task(self._upgrade(transport))
+
+    async def _upgrade(self, transport):
+        try:
+            context = self.service.server_tls_context()
+            secure = await asyncio.get_running_loop().start_tls(
+                transport, self, context, server_side=True, ssl_handshake_timeout=self.HANDSHAKE_TIMEOUT)
+        except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
+            LOG.debug("%s: api-ssl handshake failed: %s", self.service.router.name, exc)
+            transport.abort()
+            return
+        if secure is None or self._lost:        # the peer went away during the handshake
+            transport.abort()
+            return
+        session = ApiSession(self.service)
+        session.connection_made(secure)
+        self._session = session
+        early, self._early = self._early, []
+        if not session.closed:
+            secure.set_protocol(session)
+            for data in early:
+                session.data_received(data)
+
+    def data_received(self, data):
+        if self._session is not None:
+            self._session.data_received(data)
+        else:
+            self._early.append(data)
+
+    def eof_received(self):
+        if self._session is not None:
+            return self._session.eof_received()
+        return False
+
+    def connection_lost(self, exc):
+        self._lost = True
+        if self._session is not None:
+            self._session.connection_lost(exc)
 
 
 class ApiSession(asyncio.Protocol):

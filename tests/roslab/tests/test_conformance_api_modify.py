@@ -26,13 +26,15 @@ def lab_api(lab, name="hub"):
                                password="", timeout=10)
 
 
-def _plays(tmp_path, plays, username="admin", password=""):
-    """Run one playbook with a play per (port, tasks); returns rc and {(play index, task name): result}."""
+def _plays(tmp_path, plays, username="admin", password="", connection=None):
+    """Run one playbook with a play per (port, tasks); returns rc and {(play index, task name): result}.
+    ``connection``: more community.routeros connection options (tls, force_no_cert, ca_path …)."""
+    defaults = dict({"tls": False}, **(connection or {}))
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "vars": {"ansible_python_interpreter": sys.executable},
-        "module_defaults": {"group/community.routeros.api": {
-            "hostname": "127.0.0.1", "port": port, "username": username, "password": password, "tls": False}},
+        "module_defaults": {"group/community.routeros.api": dict(
+            defaults, hostname="127.0.0.1", port=port, username=username, password=password)},
         "tasks": tasks,
     } for port, tasks in plays]
     cfg = tmp_path / "ansible.cfg"
@@ -181,6 +183,40 @@ def test_api_modify_with_a_least_privilege_user(make_lab, tmp_path):
     assert rc == 0 and all(first[t["name"]]["changed"] for t in MODIFY_TASKS), json.dumps(first, indent=1)[:4000]
     rc, second = _play(tmp_path, port, MODIFY_TASKS, username="vpn", password="pw-vpn")
     assert rc == 0 and not any(second[t["name"]]["changed"] for t in MODIFY_TASKS), json.dumps(second, indent=1)[:4000]
+
+
+# api-ssl in both of RouterOS's modes (roslab.tls): a certificate validated with its CA and host
+# name, and certificate=none, which only community.routeros's force_no_cert (anonymous DH) reaches
+TLS_MODES = {
+    "certificate": lambda lab: {"tls": True, "validate_certs": True, "validate_cert_hostname": True,
+                                "ca_path": os.path.join(lab.tls_dir, "cert.pem")},
+    "anonymous-dh": lambda lab: {"tls": True, "force_no_cert": True},
+}
+
+
+@pytest.mark.parametrize("mode", sorted(TLS_MODES))
+def test_api_modify_over_api_ssl_as_a_least_privilege_user(make_lab, tmp_path, mode):
+    lab = make_lab()
+    api = lab_api(lab)
+    try:
+        api.path("user", "group").add(name="vpn-admin", policy="read,write,api,sensitive")
+        api.path("user").add(name="vpn", group="vpn-admin", password="pw-vpn")
+        if mode == "anonymous-dh":
+            service = dict((r["name"], r) for r in api.path("ip", "service"))["api-ssl"]
+            api.path("ip", "service").update(**{".id": service[".id"], "certificate": "none"})
+    finally:
+        api.close()
+    port = lab.ports["hub"]["api_ssl"]
+    login = dict(username="vpn", password="pw-vpn", connection=TLS_MODES[mode](lab))
+    rc, first = _play(tmp_path, port, MODIFY_TASKS, **login)
+    assert rc == 0 and all(first[t["name"]]["changed"] for t in MODIFY_TASKS), json.dumps(first, indent=1)[:4000]
+    rc, second = _play(tmp_path, port, MODIFY_TASKS, **login)
+    assert rc == 0 and not any(second[t["name"]]["changed"] for t in MODIFY_TASKS), json.dumps(second, indent=1)[:4000]
+    if mode == "anonymous-dh":
+        # a client that wants a certificate (even unverified) cannot talk to certificate=none
+        plain = dict(login, connection={"tls": True, "validate_certs": False})
+        rc, refused = _play(tmp_path, port, [dict(MODIFY_TASKS[0], ignore_errors=True)], **plain)
+        assert refused["profiles"].get("failed") and "Error while connecting" in refused["profiles"]["msg"]
 
 
 def test_api_modify_reports_routeros_error(make_lab, tmp_path):

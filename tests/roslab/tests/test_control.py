@@ -42,6 +42,10 @@ class MemoryRouter:
     def max_sessions(self, service):
         return None
 
+    def api_ssl(self):
+        """The certificate the lab hands every router (``api_certificate``), as the real Router does."""
+        return {"certificate": self.build.get("api_certificate"), "tls_version": "any"}
+
     def execute(self, command, attributes, queries):
         if command == "/set":
             self.config.update(attributes)
@@ -148,7 +152,10 @@ def test_topology_refuses_unknown_keys_by_name(tmp_path, topology, named):
 
 
 def test_topology_file_passes_build_args_and_links(lab):
-    assert lab.router("hub").build == {"interfaces": [{"name": "ether1"}]}
+    build = dict(lab.router("hub").build)
+    # the lab's api-ssl certificate comes with every router unless the topology says none
+    assert build.pop("api_certificate")[0].startswith("-----BEGIN CERTIFICATE-----")
+    assert build == {"interfaces": [{"name": "ether1"}]}
     assert lab.router("spoke1").version == "7.12.2"
     assert lab.links == [["hub:ether1", "spoke1:ether1"]]
 

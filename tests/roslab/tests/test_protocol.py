@@ -59,6 +59,9 @@ class EchoRouter:
     def max_sessions(self, service):
         return None
 
+    def api_ssl(self):
+        return {"certificate": None, "tls_version": "any"}
+
     def execute(self, command, attributes, queries):
         self.calls.append((command, dict(attributes), list(queries)))
         if command == "/echo":

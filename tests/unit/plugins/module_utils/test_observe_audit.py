@@ -73,7 +73,7 @@ CLEAN_ROUTER = {
                "comment": "ipsecfleet:peer/t1"}],
     "identities": [{"peer": "ipsecfleet-t1", "secret": "x" * 32, "comment": "ipsecfleet:identity/t1"}],
     "policies": [{"peer": "ipsecfleet-t1", "proposal": "ipsecfleet-x", "comment": "ipsecfleet:policy/t1/a"}],
-    "services": [{"name": "api", "disabled": "true"}, {"name": "api-ssl", "address": "192.0.2.0/24"},
+    "services": [{"name": "api", "disabled": "true"}, {"name": "api-ssl", "address": "192.0.2.0/24", "certificate": "api"},
                  {"name": "ssh", "address": ""}],
     "logging": [{"topics": "info"}, {"topics": "error"}],
 }
@@ -95,12 +95,12 @@ def test_hand_made_weaknesses_on_a_router():
     config = dict(CLEAN_ROUTER)
     config["peers"] = CLEAN_ROUTER["peers"] + [{"name": "manual", "address": "0.0.0.0/0", "profile": "default"}]
     config["identities"] = CLEAN_ROUTER["identities"] + [{"peer": "manual", "secret": "abc"}]
-    config["services"] = [{"name": "api"}, {"name": "telnet"}]
+    config["services"] = [{"name": "api"}, {"name": "telnet"}, {"name": "api-ssl", "address": "10.250.0.0/16"}]
     config["logging"] = [{"topics": "info"}]
     config["pptp_server"] = [{"enabled": "yes"}]
     config["l2tp_server"] = [{"enabled": "yes", "use-ipsec": "no"}]
     found = audit.audit_router("hub", config)
-    assert rules(found) == ["api_open_to_world", "api_without_tls", "cipher_below_aes256", "dh_below_14",
+    assert rules(found) == ["api_open_to_world", "api_ssl_anonymous", "api_without_tls", "cipher_below_aes256", "dh_below_14",
                             "insecure_management", "insecure_vpn_server", "ipsec_logging_off", "peer_any_address",
                             "short_psk", "weak_cipher", "weak_hash"]
     assert "abc" not in repr(found)
@@ -123,3 +123,18 @@ def test_summary_counts_by_severity():
     policy = audit.load_policy(None)
     found = [audit._finding(policy, r, "x", "m", "router") for r in ("weak_hash", "weak_cipher", "missing_pfs")]
     assert audit.summary(found) == [("high", 2), ("medium", 1)]
+
+
+def test_api_ssl_with_a_certificate_is_clean_and_anonymous_dh_is_a_finding():
+    config = dict(CLEAN_ROUTER, services=[{"name": "api-ssl", "address": "10.250.0.0/16", "certificate": "api"}])
+    assert audit.audit_router("hub", config) == []
+    config["services"] = [{"name": "api-ssl", "address": "10.250.0.0/16", "certificate": "none"}]
+    (finding,) = audit.audit_router("hub", config)
+    assert finding["rule"] == "api_ssl_anonymous" and "certificate=none" in finding["message"]
+
+
+def test_force_no_cert_in_the_inventory_is_a_finding():
+    policy = audit.load_policy(None)
+    found = audit.audit_host_vars("hub", {"ipsec_api_tls": True, "ipsec_api_force_no_cert": True}, policy)
+    assert rules(found) == ["api_ssl_anonymous"]
+    assert audit.audit_host_vars("hub", {"ipsec_api_tls": True}, policy) == []
