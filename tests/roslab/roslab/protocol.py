@@ -41,7 +41,9 @@ MAX_WORD_LENGTH = 16 * 1024 * 1024
 UNCONFIRMED_REPLIES = {
     # Mocks disagree between !trap and !fatal; we follow the ones that close the session.
     "command_before_login": ("fatal", "not logged in", None),
-    # The pre-6.43 challenge login (``/login`` without ``=name=``) was removed in 6.45.1.
+    # The pre-6.43 challenge login (``/login`` without ``=name=``): whether v7 still answers it is
+    # UNCONFIRMED (reference "Login"; a claim that 6.45.1 removed it is refuted by 6.47.6); the lab
+    # refuses it with the login failure.
     "login_without_name": ("trap", "invalid user name or password (6)", None),
     # ``/cancel`` naming a tag with no command in progress.
     "cancel_unknown_tag": ("trap", "unknown command tag", None),

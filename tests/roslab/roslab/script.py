@@ -30,6 +30,7 @@ import re
 
 from roslab.clock import parse_duration
 from roslab.errors import RosTrap
+from roslab.schema import truthy
 
 VERBS = frozenset({
     "add", "set", "remove", "enable", "disable", "unset", "reset", "move", "print", "find", "get",
@@ -266,7 +267,7 @@ def _truthy(value):
         return value != 0
     if isinstance(value, (list, tuple)):
         return bool(value)
-    return str(value) in ("true", "yes")
+    return truthy(value)
 
 
 def _literal(word):
