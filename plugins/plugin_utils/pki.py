@@ -36,6 +36,7 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     CRYPTOGRAPHY_IMPORT_ERROR = None
 except ImportError as import_error:  # the action plugins load without it; only certificate tunnels need it
@@ -177,8 +178,10 @@ class Pki(object):
                 .sign(key, hashes.SHA256()))
         return cert, key
 
-    def issue(self, ike_id, start=None, days=None):
-        """A new router certificate for ``ike_id`` signed by the CA: (certificate, key)."""
+    def issue(self, ike_id, start=None, days=None, client=False):
+        """A new certificate signed by the CA: (certificate, key). A router's names ``ike_id`` as its
+        DNS SAN (serverAuth+clientAuth); a remote-access client's (``client``) names its user-fqdn ID
+        as its e-mail SAN (what the hub's ``remote-id=user-fqdn:`` matches), clientAuth only."""
         ca_cert, ca_key = self.ca()
         key = ec.generate_private_key(ec.SECP256R1())
         start = (start or self.now()) - BACKDATE
@@ -193,29 +196,32 @@ class Pki(object):
                                              key_encipherment=False, data_encipherment=False,
                                              key_agreement=False, key_cert_sign=False, crl_sign=False,
                                              encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                      ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(ike_id)]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH] if client else
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.RFC822Name(ike_id) if client else x509.DNSName(ike_id)]), critical=False)
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                                critical=False)
                 .sign(ca_key, hashes.SHA256()))
         return cert, key
 
-    def needs_renewal(self, cert, ike_id):
+    def needs_renewal(self, cert, ike_id, client=False):
         """Why ``cert`` must be replaced (a sentence), or None when it is fine."""
         ca_cert, _key = self.ca()
         try:
             cert.verify_directly_issued_by(ca_cert)
         except Exception:
             return "not issued by the current CA"
+        kind = x509.RFC822Name if client else x509.DNSName
         try:
             names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            dns = names.get_values_for_type(x509.DNSName)
+            dns = names.get_values_for_type(kind)
         except x509.ExtensionNotFound:
             dns = []
         if dns != [ike_id]:
-            return "names %s, not %s" % (", ".join(dns) or "no DNS name", ike_id)
+            return "names %s, not %s" % (", ".join(dns) or ("no e-mail name" if client else "no DNS name"), ike_id)
         if self.now() >= _not_after(cert) - self.renew_before:
             return "expires %s, within the rotation window of %d days" % (
                 _not_after(cert).strftime("%Y-%m-%d"), self.renew_before.days)
@@ -239,6 +245,44 @@ class Pki(object):
             _write_private(crt, _pem(cert))
         return cert, key, reason
 
+    def _client_paths(self, hub, name):
+        directory = os.path.join(self.directory, "clients", hub)
+        return directory, os.path.join(directory, "%s.crt" % name), os.path.join(directory, "%s.key" % name)
+
+    def client_reason(self, hub, name, client_id):
+        """Why remote-access client ``name`` of ``hub`` needs a (new) certificate, or None; writes nothing
+        (check mode)."""
+        _directory, crt, keyfile = self._client_paths(hub, name)
+        if not (os.path.exists(crt) and os.path.exists(keyfile)):
+            return "new"
+        with open(crt, "rb") as stream:
+            return self.needs_renewal(x509.load_pem_x509_certificate(stream.read()), client_id, client=True)
+
+    def stored_client_pem(self, hub, name):
+        """PEM text of the certificate the PKI holds for a client, or None."""
+        _directory, crt, _keyfile = self._client_paths(hub, name)
+        if not os.path.exists(crt):
+            return None
+        with open(crt) as stream:
+            return stream.read()
+
+    def client(self, hub, name, client_id):
+        """(certificate, key, reason) of a remote-access client: the stored one (``<dir>/clients/<hub>/``,
+        key encrypted like every other), or a new one and why it was made."""
+        directory, crt, keyfile = self._client_paths(hub, name)
+        self.ca()
+        with self._locked():
+            reason = self.client_reason(hub, name, client_id)
+            if reason is None:
+                with open(crt, "rb") as stream:
+                    return x509.load_pem_x509_certificate(stream.read()), self._load_key(keyfile), None
+            if not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o700)
+            cert, key = self.issue(client_id, client=True)
+            _write_private(keyfile, _encrypted(key, self.passphrase))
+            _write_private(crt, _pem(cert))
+        return cert, key, reason
+
     def material(self, host, ike_id):
         """What the planner needs for ``host`` (plan/certificates.py): the CA and the router's
         certificate, its key encrypted with a one-time passphrase for the upload."""
@@ -249,6 +293,25 @@ class Pki(object):
                 "own": {"pem": _pem(cert), "fingerprint": _fingerprint(cert), "key_pem": _encrypted(key, one_time),
                         "passphrase": one_time, "renewed": reason,
                         "invalid_after": _not_after(cert).strftime("%Y-%m-%d %H:%M:%S")}}
+
+
+def client_export(name, cert, key, ca_cert, passphrase):
+    """What a client device gets, every key encrypted with ``passphrase`` (the operator hands it over
+    apart from the files): (certificate PEM, PKCS#8 key PEM, PKCS#12 bytes with certificate, key and CA).
+    The PKCS#12 uses PBES1 SHA1/3DES and a SHA1 MAC: Apple's and Windows' importers reject the
+    AES/PBES2 files that ``BestAvailableEncryption`` makes (macOS before 14, Windows before Server 2019)."""
+    if not passphrase or len(passphrase) < 12:
+        raise PkiError("the client export passphrase must be at least 12 characters (a vault secret)")
+    secret = passphrase.encode("utf-8")
+    legacy = (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(50000)
+              .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1()).build(secret))
+    bundle = pkcs12.serialize_key_and_certificates(name.encode("utf-8"), key, cert, [ca_cert], legacy)
+    return _pem(cert), _encrypted(key, passphrase), bundle
+
+
+def pem_text(cert):
+    """PEM text of a certificate."""
+    return _pem(cert)
 
 
 def from_hostvars(hostvars, now=utcnow):

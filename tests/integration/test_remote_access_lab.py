@@ -1,15 +1,12 @@
 """Remote access against lab routers: the hub converged from ipsec_remote_access (pool, mode-config,
 templates, an identity per client, its certificate); a lab router set up as a RouterOS road-warrior
-client (mode-config=request-only, generate-policy) gets an address from the pool and its policy."""
+client (mode-config=request-only, generate-policy) with the certificate ipsec_client_profiles issues
+from the fleet PKI gets an address from the pool and its policy."""
 import datetime as dt
 import os
 import sys
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -38,18 +35,14 @@ HOSTVARS = {"hub": {"ipsec_wan_address": "198.51.100.1", "ipsec_lan_prefixes": [
 PARAMS = {"state": "overridden", "features": ["ipsec", "remote_access", "certificates"], "secret_update": "on_change"}
 
 
-def _client_certificate(authority, email, now):
-    ca_cert, ca_key = authority.ca()
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, email)]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode() +
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.BestAvailableEncryption(b"laptop-pass")).decode()), \
-        ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+def _client_certificate(authority, email):
+    """The client certificate as ipsec_client_profiles issues and exports it (fleet PKI, e-mail SAN,
+    key encrypted with the export passphrase): what a road warrior really gets."""
+    cert, key, reason = authority.client("hub", "alice", email)
+    assert reason == "new"
+    ca_cert, _ca_key = authority.ca()
+    cert_pem, key_pem, _p12 = pki_mod.client_export("alice", cert, key, ca_cert, "laptop-pass-123")
+    return cert_pem + key_pem, pki_mod.pem_text(ca_cert)
 
 
 @pytest.fixture
@@ -69,7 +62,7 @@ def laptop_as_road_warrior(lab, bundle, ca_pem, hub_profile, hub_proposal):
             ("/file/add", {"name": "ca.crt", "contents": ca_pem}),
             ("/certificate/import", {"file-name": "ca.crt", "name": "ca"}),
             ("/file/add", {"name": "alice.crt", "contents": bundle}),
-            ("/certificate/import", {"file-name": "alice.crt", "name": "alice", "passphrase": "laptop-pass"}),
+            ("/certificate/import", {"file-name": "alice.crt", "name": "alice", "passphrase": "laptop-pass-123"}),
             ("/ip/ipsec/profile/add", dict(profile, name="rw")),
             ("/ip/ipsec/proposal/add", dict(proposal, name="rw")),
             ("/ip/ipsec/policy/group/add", {"name": "rw"}),
@@ -96,7 +89,7 @@ def test_a_road_warrior_gets_a_pool_address_and_its_policy(lab, tmp_path):
     assert mode_config["address-pool"] == "ipsecfleet-ra-staff" and mode_config["split-include"] == "10.10.0.0/24"
     hub_profile = next(r for r in hub.items("/ip/ipsec/profile") if r["name"].startswith("ipsecfleet-"))
     hub_proposal = next(r for r in hub.items("/ip/ipsec/proposal") if r["name"].startswith("ipsecfleet-"))
-    bundle, ca_pem = _client_certificate(authority, "alice@example.net", now)
+    bundle, ca_pem = _client_certificate(authority, "alice@example.net")
     laptop_as_road_warrior(lab, bundle, ca_pem, hub_profile, hub_proposal)
     lab.advance(1)
     (peer,) = [row for row in hub.items("/ip/ipsec/active-peers") if row["state"] == "established"]

@@ -213,9 +213,11 @@ def swanctl_conf(ra, client_name):
     return "\n".join(lines)
 
 
-def mobileconfig(ra, client_name, ca_pem, identifier_prefix="net.ipsecfleet"):
+def mobileconfig(ra, client_name, ca_pem, identifier_prefix="net.ipsecfleet", pkcs12=None):
     """An Apple configuration profile (.mobileconfig, XML plist) for one client: IKEv2 with a
-    certificate. The client's PKCS#12 is installed separately (PayloadCertificateUUID names it)."""
+    certificate. With ``pkcs12`` (bytes) the client's identity is a payload of the profile (the
+    device asks for its passphrase on install) and ``PayloadCertificateUUID`` names it; without,
+    the PKCS#12 must be installed first with that UUID."""
     cid = dict(ra.clients)[client_name]
     seed = "%s/%s/%s" % (ra.host, ra.name, client_name)
     ids = dict((part, str(uuid.uuid5(uuid.NAMESPACE_URL, seed + "/" + part))) for part in ("profile", "vpn", "ca", "cert"))
@@ -246,4 +248,55 @@ def mobileconfig(ra, client_name, ca_pem, identifier_prefix="net.ipsecfleet"):
     profile = {"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadUUID": ids["profile"],
                "PayloadIdentifier": "%s.%s" % (identifier_prefix, ra.name),
                "PayloadDisplayName": "ipsecfleet %s (%s)" % (ra.name, client_name), "PayloadContent": [ca, vpn]}
+    if pkcs12 is not None:
+        profile["PayloadContent"].insert(1, {
+            "PayloadType": "com.apple.security.pkcs12", "PayloadVersion": 1, "PayloadUUID": ids["cert"],
+            "PayloadIdentifier": "%s.%s.%s.identity" % (identifier_prefix, ra.name, client_name),
+            "PayloadDisplayName": "%s (%s)" % (client_name, cid), "PayloadCertificateFileName": "%s.p12" % client_name,
+            "PayloadContent": pkcs12})
     return plistlib.dumps(profile).decode("utf-8")
+
+
+# what a client bundle holds (relative to <dest>/<hub>/<client>/): the strongSwan layout of
+# /etc/swanctl (swanctl.conf, x509ca/, x509/, private/), the PKCS#12 and the Apple profile
+CLIENT_README = """ipsecfleet remote access %(name)s: client %(client)s (id %(id)s), hub %(hub)s
+
+strongSwan (Linux): copy swanctl/ into /etc/swanctl/ (keep private/ mode 0600), then
+  swanctl --load-creds   (asks for the export passphrase of private/%(client)s.key)
+  swanctl --load-conns
+  ECDSA keys need strongSwan's openssl plugin (Debian/Ubuntu: libstrongswan-standard-plugins).
+macOS / iOS: open %(client)s.mobileconfig; it installs the CA, the identity (asks for the passphrase)
+  and the IKEv2 connection.
+Windows / others: import %(client)s.p12 (passphrase) and the CA in swanctl/x509ca/.
+Windows' built-in client ignores split-include: add routes to %(split)s with Add-VpnConnectionRoute.
+The passphrase is not in this directory: it comes from your operator, separately.
+"""
+
+
+def client_public_files(ra, client_name, ca_pem, cert_pem):
+    """{relative path: text} of a client bundle's files that do not hold a key: the same for the same
+    certificate, so an unchanged bundle is recognised and not rewritten."""
+    cid = dict(ra.clients)[client_name]
+    return {
+        "README.txt": CLIENT_README % {"name": ra.name, "client": client_name, "id": cid, "hub": ra.hub_address,
+                                       "split": ", ".join(str(n) for n in ra.split_include)},
+        "swanctl/swanctl.conf": swanctl_conf(ra, client_name),
+        "swanctl/x509ca/ipsecfleet-ca.crt": ca_pem,
+        "swanctl/x509/%s.crt" % client_name: cert_pem,
+    }
+
+
+def client_secret_paths(client_name):
+    """Relative paths of a bundle's files that carry the client's key (encrypted)."""
+    return ["swanctl/private/%s.key" % client_name, "%s.p12" % client_name, "%s.mobileconfig" % client_name]
+
+
+def client_secret_files(ra, client_name, ca_pem, key_pem, pkcs12):
+    """{relative path: bytes} of the files that carry the client's key (each encrypted with the
+    export passphrase; new salt every time, so only written with a new or changed certificate)."""
+    key_path, p12_path, profile_path = client_secret_paths(client_name)
+    return {
+        key_path: key_pem.encode("ascii"),
+        p12_path: pkcs12,
+        profile_path: mobileconfig(ra, client_name, ca_pem, pkcs12=pkcs12).encode("utf-8"),
+    }

@@ -92,3 +92,27 @@ def test_strongswan_loads_the_generated_swanctl_conf(charon, tmp_path):
     text = listed.stdout
     assert "ipsecfleet-staff: IKEv2" in text and "hub.vpn.example" in text
     assert "alice@example.net" in text and "10.10.0.0/24" in text
+
+
+def test_strongswan_loads_a_written_client_bundle_with_its_encrypted_key(charon, tmp_path):
+    """The bundle ipsec_client_profiles writes, as a user installs it: strongSwan reads the CA, the
+    client certificate and the key encrypted with the export passphrase (given here in a secrets
+    section, as `swanctl --load-creds` would ask for it), and the connection."""
+    from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils import client_profiles
+
+    ra = remote_access.parse("hub", HOSTVARS)
+    authority = pki_mod.Pki(str(tmp_path / "pki"), "controller-secret-123")
+    client_profiles.write_bundles(ra, authority, str(tmp_path / "out"), "export-passphrase-42")
+    swanctl_dir = tmp_path / "out" / "hub" / "alice" / "swanctl"
+    conf = swanctl_dir / "swanctl.conf"
+    conf.write_text(conf.read_text() + 'secrets {\n    private-alice {\n        file = alice.key\n'
+                    '        secret = "export-passphrase-42"\n    }\n}\n')
+    load = subprocess.run(["swanctl", "--load-all", "--noprompt", "--file", str(conf)], env=charon,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert load.returncode == 0, load.stdout + load.stderr
+    assert "loaded certificate from '%s'" % (swanctl_dir / "x509" / "alice.crt") in load.stdout, load.stdout
+    assert "loaded certificate from '%s'" % (swanctl_dir / "x509ca" / "ipsecfleet-ca.crt") in load.stdout
+    assert "loaded ECDSA key from '%s'" % (swanctl_dir / "private" / "alice.key") in load.stdout, load.stdout
+    assert "successfully loaded 1 connections" in load.stdout
+    certs = subprocess.run(["swanctl", "--list-certs"], env=charon, capture_output=True, text=True, timeout=30, check=False)
+    assert "alice@example.net" in certs.stdout and "has private key" in certs.stdout, certs.stdout
