@@ -35,9 +35,10 @@ def ipsec_status_table(results):
     return report.status_table(_results(results))
 
 
-def ipsec_report_html(results, inventory_findings=None, title="IPsec fleet report", generated=None):
-    """One self-contained HTML page (topology SVG, status, audit, drift)."""
-    return report.html_report(_results(results), inventory_findings or [], title=title, generated=generated)
+def ipsec_report_html(results, inventory_findings=None, title="IPsec fleet report", generated=None, leftovers=None):
+    """One self-contained HTML page (topology SVG, status, audit, drift, leftovers)."""
+    return report.html_report(_results(results), inventory_findings or [], title=title, generated=generated,
+                              leftovers=_results(leftovers or {}))
 
 
 def _intent_of(hostvars, host):

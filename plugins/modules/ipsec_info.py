@@ -275,6 +275,13 @@ drift_lines:
   returned: when O(drift=true)
   type: list
   elements: str
+leftovers:
+  description:
+    - Owned items the intent no longer has - C(items) (one line each), C(tunnels) (tunnels not in the intent that still own
+      items), C(count), C(named) (whether the intent still names the router) and C(message) (what removes them,
+      C(site.yml) or, for a router the intent no longer names, C(playbooks/decommission.yml); empty when none).
+  returned: always
+  type: dict
 audit:
   description: C(findings) (rule, severity, object, message, fix, owned), C(failing) (those the policy fails on) and C(summary).
   returned: when O(audit=true)

@@ -93,6 +93,38 @@ def _fields(menu, rows, op):
     return fields
 
 
+# owner-key kinds whose second path segment is the tunnel's name (peer/<tunnel>, policy/<tunnel>/<digest>, ...)
+TUNNEL_KEY_KINDS = ("peer", "identity", "policy", "iface", "addr", "route", "ha")
+
+
+def tunnel_of_key(key):
+    """The tunnel an owner key belongs to (``policy/hq-b7/1a2b3c4d`` -> ``hq-b7``), or None for keys
+    shared by tunnels (proposals, profiles, firewall rules, ``peer/dynamic``)."""
+    parts = str(key).split("/")
+    if len(parts) < 2 or parts[0] not in TUNNEL_KEY_KINDS or parts[1] in ("", "dynamic"):
+        return None
+    return parts[1]
+
+
+def leftovers(entries, tunnel_names, named=True):
+    """What the drift ``entries`` say is owned by the collection but no longer in the intent:
+    ``{items: [drift lines], tunnels: [names of tunnels not in the intent that still own items], count,
+    named, message}``; ``named``: whether the intent still names the router (site.yml removes the items)
+    or not (only playbooks/decommission.yml does). ``message`` is empty when there is nothing left."""
+    items = [entry for entry in entries if entry["what"] == WHAT["remove"]]
+    tunnels = sorted(set(tunnel_of_key(entry["key"]) for entry in items) - set([None]) - set(tunnel_names))
+    result = {"items": describe(items), "tunnels": tunnels, "count": len(items), "named": named, "message": ""}
+    if items:
+        what = "%d owned item(s)" % len(items)
+        if tunnels:
+            what += " of tunnel(s) not in the intent (%s)" % ", ".join(tunnels)
+        else:
+            what += " the intent no longer has"
+        result["message"] = what + ("; site.yml removes them" if named else
+                                    "; the intent names no tunnel of this router: run playbooks/decommission.yml -l <router>")
+    return result
+
+
 def describe(entries):
     """One line per drift entry, for people."""
     lines = []

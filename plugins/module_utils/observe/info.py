@@ -79,10 +79,12 @@ def build_result(state, plan, params, policy=None, reads=None):
     }
     result["tunnels_up"] = sum(1 for t in result["tunnels"] if t["up"])
     result["tunnels_down"] = [t["tunnel"] for t in result["tunnels"] if not t["up"]]
+    entries = drifts.compute(state, plan, site_engine.sections_of(features))
     if params.get("drift", True):
-        entries = drifts.compute(state, plan, site_engine.sections_of(features))
         result["drift"] = entries
         result["drift_lines"] = drifts.describe(entries)
+    named = bool(plan.tunnels) or any(plan.sections.get(s) for s in site_engine.sections_of(features))
+    result["leftovers"] = drifts.leftovers(entries, [t.name for t in plan.tunnels], named=named)
     if params.get("audit"):
         policy = policy or audits.load_policy(None)
         found = audits.audit_router(host, gather.audit_view(state), policy)

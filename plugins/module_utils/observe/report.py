@@ -263,8 +263,22 @@ def _table(element_id, headers, rows, row_class=None, cell_class=None):
     return "".join(out)
 
 
-def html_report(results, inventory_findings=(), title="IPsec fleet report", generated=None):
-    """One self-contained HTML page: summary, topology (inline SVG), status table, audit, drift."""
+def leftover_rows(results):
+    """One row per router with owned items the intent no longer has (ipsec_info ``leftovers``)."""
+    rows = []
+    for result in results or []:
+        found = result.get("leftovers") or {}
+        if found.get("count"):
+            host = _result_host(result)
+            rows.append({"host": host, "tunnels": ", ".join(found.get("tunnels") or []) or "-",
+                         "count": found["count"], "items": "; ".join(found.get("items") or []),
+                         "message": (found.get("message") or "").replace("<router>", host)})
+    return rows
+
+
+def html_report(results, inventory_findings=(), title="IPsec fleet report", generated=None, leftovers=()):
+    """One self-contained HTML page: summary, topology (inline SVG), status table, audit, drift, leftovers
+    (of ``results`` and of ``leftovers``: ipsec_info results of routers the intent no longer names)."""
     rows = status_rows(results)
     routers, edges = topology(results)
     down = [e for e in edges if e[3] == "down"]
@@ -315,5 +329,12 @@ def html_report(results, inventory_findings=(), title="IPsec fleet report", gene
                                       ("fields", "differences")), drift_rows))
     else:
         parts.append('<p id="drift">no drift: every router matches the intent</p>')
+    parts.append("<h2>Leftovers</h2>")
+    left = leftover_rows(list(results or []) + list(leftovers or []))
+    if left:
+        parts.append(_table("leftovers", (("host", "router"), ("tunnels", "tunnels not in the intent"),
+                                          ("count", "owned items"), ("items", "items"), ("message", "what to do")), left))
+    else:
+        parts.append('<p id="leftovers">no leftovers: no router carries owned items the intent no longer has</p>')
     parts.append("</body></html>")
     return "\n".join(parts)
