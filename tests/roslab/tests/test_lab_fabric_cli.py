@@ -12,7 +12,9 @@ import pytest
 import yaml
 from librouteros.exceptions import ConnectionClosed
 
-from labfixtures import TWO_ROUTERS
+from roslab import control
+
+from labfixtures import TWO_ROUTERS, lab_api
 from test_lab_fabric import configure_tunnel
 
 REFUSED = (OSError, ConnectionClosed)
@@ -106,6 +108,50 @@ def test_cli_drives_the_fabric(daemon):
     assert code == 2 and "no link hub:ether7" in err
     code, _, err = roslab("clock", "advance", "soon", state=state)
     assert code == 2 and "invalid time value" in err
+
+
+def set_dpd(lab, interval):
+    """Both ends' IKE profile get ``dpd-interval`` (the collection's default is 2m)."""
+    for name in ("hub", "spoke1"):
+        connection = lab_api(lab, name)
+        try:
+            profiles = connection.path("ip", "ipsec", "profile")
+            for row in profiles:
+                if row["name"] == "ike":
+                    profiles.update(**{".id": row[".id"], "dpd-interval": interval})
+        finally:
+            connection.close()
+
+
+def test_link_cut_through_the_cli_as_in_process(tmp_path_factory, tmp_path):
+    """A cut link ends an IKEv2 tunnel when DPD gives up, dpd-interval x 5 retransmits after the cut
+    (IKEv2 ignores dpd-maximum-failures), the same through the CLI daemon as in-process: with 2m the
+    tunnel is still established 200 s after the cut and gone after 10 minutes."""
+    state, _ = start(tmp_path_factory, "--speed", "0")
+    try:
+        daemon = DaemonLab(state)
+        configure_tunnel(daemon)
+        set_dpd(daemon, "2m")
+        seen = []
+        for step in (("clock", "advance", "5s"), ("link", "down", "hub:ether1", "spoke1:ether1"),
+                     ("clock", "advance", "200s"), ("clock", "advance", "410s")):
+            assert roslab(*step, state=state)[0] == 0
+            seen.append(peers_column(roslab("status", state=state)[1])["spoke1"])
+    finally:
+        roslab("down", state=state)
+    lab = control.Lab.from_topology(TWO_ROUTERS, base_port=0, state_dir=str(tmp_path / "lab"), speed=0.0)
+    lab.start()
+    try:
+        configure_tunnel(lab)
+        set_dpd(lab, "2m")
+        in_process = []
+        for step in (lambda: lab.advance(5), lambda: lab.link_down("hub:ether1", "spoke1:ether1"),
+                     lambda: lab.advance(200), lambda: lab.advance(410)):
+            step()
+            in_process.append(str(lab.established_peers("spoke1")))
+    finally:
+        lab.stop()
+    assert seen == in_process == ["1", "1", "1", "0"]
 
 
 def test_firewall_lockout_and_scheduler_revert_through_the_cli(daemon):
