@@ -11,6 +11,9 @@ COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/ipsecfleet/routeros
 SANITY_ROOT := build/sanity/ansible_collections/ipsecfleet/routeros
 LAB_STATE := .lab
 LAB_TOPOLOGY := inventories/lab/topology.yml
+# optional: the lab's first API port (default: roslab's) and clock speed (0: moves only with roslab clock advance)
+LAB_BASE_PORT ?=
+LAB_SPEED ?=
 STAMP := $(VENV)/.setup-stamp
 # the newest Ansible on PyPI (requirements-newest.txt) in a second venv; ansible-core 2.20+ needs
 # Python 3.12+: python3.12/python3.13 on PATH, else pyenv's, else set PYTHON_NEWEST
@@ -114,7 +117,8 @@ bench: setup  ## benchmarks: ratios measured side by side in one run
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 lab-up: setup  ## start the lab routers of inventories/lab/topology.yml in the background
-	$(BIN)/roslab up --topology $(LAB_TOPOLOGY) --state-dir $(LAB_STATE)
+	$(BIN)/roslab up --topology $(LAB_TOPOLOGY) --state-dir $(LAB_STATE) \
+	  $(if $(LAB_BASE_PORT),--base-port $(LAB_BASE_PORT)) $(if $(LAB_SPEED),--speed $(LAB_SPEED))
 
 lab-down:  ## stop the lab
 	$(BIN)/roslab down --state-dir $(LAB_STATE)
