@@ -152,3 +152,47 @@ def test_a_tunnel_that_does_not_come_up_fails_the_gate_and_stops_the_rollout(tmp
         assert owned(lab, "hub") and owned(lab, "spoke01") and owned(lab, "spoke02") == []
     finally:
         lab.stop()
+
+
+def snapshots(lab, names):
+    """Every router's whole configuration (the lab's saved tables: every menu, foreign items included)."""
+    return dict((name, lab.call(lambda n=name: lab.router(n).snapshot())) for name in names)
+
+
+def test_a_dry_run_on_a_converged_fleet_names_the_hand_edited_router_and_writes_nothing(tmp_path):
+    """--check --diff after a rollout and a hand edit on one spoke: the per-router summary says what
+    a converge would change there (one set), no change everywhere else; the diff is shown, the secret
+    is not, and not one item of any menu of any router changes."""
+    spokes = ["spoke01", "spoke02", "spoke03"]
+    lab = control.Lab.from_topology(topology(spokes), base_port=0, state_dir=str(tmp_path / "lab"), save_delay=0.2)
+    lab.start()
+    try:
+        code, output = rollout(tmp_path, lab, spokes=spokes, gate_timeout=30)
+        assert code == 0, output
+
+        def edit():
+            router = lab.router("spoke02")
+            for row in router.items("/ip/ipsec/peer"):
+                if row.get("comment", "").startswith("ipsecfleet:"):
+                    router.execute("/ip/ipsec/peer/set", {".id": row[".id"], "send-initial-contact": "no"}, [])
+        lab.call(edit)
+        before = snapshots(lab, ["hub"] + spokes)
+        code, output = rollout(tmp_path, lab, "--check", "--diff", spokes=spokes)
+        assert code == 0, output
+        lines = report(output)
+        assert lines[0] == "ROLLOUT DRY RUN (check mode): nothing was written", lines
+        assert listed(lines, "would change") == ["spoke02"], lines
+        assert sorted(listed(lines, "unchanged")) == ["hub", "spoke01", "spoke03"], lines
+        assert "  spoke02: 1 change(s): /ip ipsec peer set x1" in lines, lines
+        for name in ("hub", "spoke01", "spoke03"):
+            assert "  %s: no change" % name in lines, lines
+        assert "send-initial-contact" in output or "send_initial_contact" in output, output
+        assert "rollout-test-psk" not in output, output
+        after = snapshots(lab, ["hub"] + spokes)
+        changed = dict((name, dict((path, (rows, after[name]["tables"].get(path)))
+                                   for path, rows in before[name]["tables"].items()
+                                   if rows != after[name]["tables"].get(path)))
+                       for name in before)
+        assert all(not menus for menus in changed.values()), changed
+    finally:
+        lab.stop()
