@@ -36,8 +36,8 @@ def sections():
 def commands():
     """Every console command of the doc, comments removed, in order."""
     found = []
-    for _, blocks in sections():
-        for kind, text in blocks:
+    for section in sections():
+        for kind, text in section[1]:
             if kind == "console":
                 found += [re.sub(r"\s+#.*$", "", line).strip() for line in text.splitlines() if line.strip()]
     return found
@@ -67,7 +67,7 @@ def test_the_variables_the_doc_names_are_read_by_the_collection():
     assert {"ansible_host", "ipsec_wan_address", "ipsec_api_tls", "ipsec_api_ca_path"} <= names, names
     code = []
     for top in ("plugins", "roles", "playbooks"):
-        for base, _, files in os.walk(os.path.join(ROOT, top)):
+        for base, _dirs, files in os.walk(os.path.join(ROOT, top)):
             code += [open(os.path.join(base, f)).read() for f in files if f.endswith((".py", ".yml"))]
     code = "\n".join(code)
     groups = open(os.path.join(ROOT, "inventories", "lab", "hosts.yml")).read()  # ipsec_spokes is a group

@@ -98,14 +98,13 @@ def _flatten(tasks):
     for task in tasks:
         if "block" in task:
             for key in ("block", "rescue", "always"):
-                for inner in _flatten(task.get(key) or []):
-                    yield inner
+                yield from _flatten(task.get(key) or [])
         else:
             yield task
 
 
 def test_awx_yml_calls_awx_modules():
-    names = [task["name"] for _, _, task, _, _ in awx_tasks()]
+    names = [found[2]["name"] for found in awx_tasks()]
     assert len(names) >= 7 and all(names), names
 
 
@@ -184,14 +183,14 @@ def module_spec(fqcn):
 
     saved = module.ControllerAPIModule
     module.ControllerAPIModule = capture
+    argument_spec, kwargs = None, {}
     try:
         module.main()
     except _Captured as captured:
         argument_spec, kwargs = captured.args
-    else:
-        raise AssertionError("%s: main() built no ControllerAPIModule" % fqcn)
     finally:
         module.ControllerAPIModule = saved
+    assert argument_spec is not None, "%s: main() built no ControllerAPIModule" % fqcn
     spec = dict(ControllerModule.AUTH_ARGSPEC)
     spec.update(argument_spec)
     checks = dict((k, v) for k, v in kwargs.items()
@@ -220,7 +219,7 @@ def test_every_awx_task_matches_the_module_argument_spec(awx_collection):
 
 def test_every_awx_task_matches_the_module_documentation(awx_collection):
     tasks = awx_tasks()
-    docs = awx_docs(set(fqcn for _, _, _, fqcn, _ in tasks))
+    docs = awx_docs(set(found[3] for found in tasks))
     failures = []
     for filename, play, task, fqcn, arguments in tasks:
         assert fqcn in docs, "%s: %s is not an awx.awx module" % (filename, fqcn)
