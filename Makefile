@@ -27,7 +27,8 @@ PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python
 # their HTML report in Chromium) against in-process labs
 NEWEST_TESTS := tests/unit tests/integration/test_suite_change_demo.py tests/integration/test_roles_playbook.py \
   tests/integration/test_site_playbooks.py tests/integration/test_awx_runner.py tests/integration/test_rollout_playbook.py \
-  tests/integration/test_observe_playbooks.py tests/integration/test_client_profiles_playbook.py \
+  tests/integration/test_observe_playbooks.py tests/integration/test_leftovers_playbooks.py \
+  tests/integration/test_client_profiles_playbook.py \
   tests/roslab/tests/test_conformance_api_modify.py tests/roslab/tests/test_api_ssl.py
 # ansible-test's pinned pip version (ansible_test/_internal/python_requirements.py)
 ANSIBLE_TEST_PIP := 24_2

@@ -32,8 +32,10 @@ def pinned_ansible():
 
 
 def installed_ansible():
-    from ansible_collections.ansible_release import ansible_version
-    return ansible_version
+    """The installed ansible package's version (its metadata: Ansible's collection finder hides
+    ansible_collections.ansible_release once installed)."""
+    from importlib.metadata import version
+    return version("ansible")
 
 
 def awx_docs(modules):
