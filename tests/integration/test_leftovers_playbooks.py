@@ -15,11 +15,13 @@ HOSTS = {"hub": ("198.51.100.1", "10.10.0.0/24"), "spoke1": ("198.51.100.11", "1
          "spoke2": ("198.51.100.12", "10.12.0.0/24")}
 
 
-def inventory(spokes):
+def inventory(spokes, static=False):
+    """The fleet; ``static``: every router also in a group ipsec_routers of its own, as
+    inventories/example lists them (so the observe plays, not leftovers.yml, read spoke2)."""
     hosts = dict((name, {"ipsec_wan_address": wan, "ipsec_lan_prefixes": [lan],
                          "ipsec_psk": "leftover-test-psk-%s-0123456789" % name})
                  for name, (wan, lan) in HOSTS.items())
-    return {"all": {
+    fleet = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
                  "ipsec_api_username": "admin", "ipsec_api_password": "",
                  "ipsec_firewall_management_sources": ["127.0.0.1/32"],
@@ -28,11 +30,14 @@ def inventory(spokes):
         "children": {"hubs": {"hosts": {"hub": hosts["hub"]}},
                      "spokes": {"hosts": dict((name, hosts[name]) for name in spokes)},
                      "retired": {"hosts": dict((name, hosts[name]) for name in HOSTS if name not in spokes + ["hub"])}}}}
+    if static:
+        fleet["all"]["children"] = {"ipsec_routers": {"children": fleet["all"]["children"]}}
+    return fleet
 
 
-def run(tmp_path, lab, spokes, playbook, *args):
+def run(tmp_path, lab, spokes, playbook, *args, static=False):
     """(exit code, output with every run of white space as one space: the callback folds long lines)."""
-    (tmp_path / "fleet.yml").write_text(yaml.safe_dump(inventory(spokes)))
+    (tmp_path / "fleet.yml").write_text(yaml.safe_dump(inventory(spokes, static)))
     (tmp_path / "ports.yml").write_text(lab.inventory_yaml())
     code, output = ansible_playbook(tmp_path, [tmp_path / "fleet.yml", tmp_path / "ports.yml"],
                                     os.path.join(PLAYBOOKS, playbook), *args)
@@ -81,6 +86,15 @@ def test_leftovers_are_shown_without_writing_and_gone_after_decommission(lab, tm
     assert "hub: leftovers: " in output and "site.yml removes them" in output, output
     assert "spoke1: leftovers" not in output, output
     assert "leftover-test-psk" not in output, output
+
+    # the same with the routers listed in a static group ipsec_routers (inventories/example's layout)
+    code, static = run(tmp_path, lab, ["spoke1"], "status.yml", "-e", "ipsec_status_retries=3",
+                       "-e", "ipsec_status_delay=0", static=True)
+    assert code == 0, static
+    assert static.count("run playbooks/decommission.yml -l spoke2") == 1, static
+    assert "tunnel(s) not in the intent (fleet-hub-spoke2)" in static and "hub: leftovers: " in static, static
+    code, static = run(tmp_path, lab, ["spoke1"], "site.yml", "--check", static=True)
+    assert code == 0, static
 
     policy = tmp_path / "policy.yml"
     policy.write_text("fail_on: critical\n")
