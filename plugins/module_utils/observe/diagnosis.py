@@ -281,6 +281,8 @@ def diagnose_log(log_rows, own_addresses=(), established=(), peer_addresses=()):
         if peer is not None:
             last_peer = (peer, cause)
     findings = []
+    position = dict((id(row), index) for index, row in enumerate(rows))
+    last_line = {}      # id(finding) -> index of its newest line
     for peer, cause in _merge_unaddressed(grouped, order):
         lines = grouped[(peer, cause)]
         detail = _algorithm_detail(lines) if cause.startswith("proposal_mismatch") else ""
@@ -297,7 +299,25 @@ def diagnose_log(log_rows, own_addresses=(), established=(), peer_addresses=()):
                 _line_text(line) for line in lines if not _REJECTED.search(_message(line))][-3:]
         findings.append(finding(cause, evidence, peer=peer, detail=detail,
                                 severity="warning" if cause == "peer_dead" else "error"))
+        last_line[id(findings[-1])] = max(position[id(line)] for line in lines)
+    _mark_superseded(findings, last_line, rows)
     return findings
+
+
+def _mark_superseded(findings, last_line, rows):
+    """A log finding whose newest line is older than another failure's newest line for the same peer
+    describes the past (a mismatch fixed since, then the link cut): ``current`` False, so ``primary``
+    picks the failure the router reports now. Lines logged in the same second are one exchange and
+    stay current together."""
+    newest = {}
+    for item in findings:
+        index = last_line[id(item)]
+        if index > newest.get(item["peer"], -1):
+            newest[item["peer"]] = index
+    for item in findings:
+        latest = newest[item["peer"]]
+        index = last_line[id(item)]
+        item["current"] = index == latest or _same_time(rows[index], rows[latest])
 
 
 def _same_time(first, second):
@@ -645,8 +665,10 @@ PRIORITY = ("not_configured", "one_end_only", "identity_missing", "ike_blocked_b
 
 
 def primary(findings):
-    """The finding that best explains a problem (PRIORITY order), or None."""
-    ranked = sorted(findings, key=lambda f: PRIORITY.index(f["cause"]) if f["cause"] in PRIORITY else len(PRIORITY))
+    """The finding that best explains a problem (PRIORITY order among the current ones: a log finding
+    superseded by a newer failure of the same peer comes last), or None."""
+    ranked = sorted(findings, key=lambda f: (f.get("current") is False,
+                                             PRIORITY.index(f["cause"]) if f["cause"] in PRIORITY else len(PRIORITY)))
     return ranked[0] if ranked else None
 
 

@@ -302,3 +302,21 @@ def test_firewall_check_follows_address_lists_and_connection_state():
     # an accept this check cannot evaluate before the drop: no claim
     uncertain = [{"chain": "input", "action": "accept", "in-interface": "ether1"}] + rules
     assert diagnosis.diagnose_firewall(uncertain, "203.0.113.7", lists) == []
+
+
+def test_an_old_failure_does_not_outrank_what_the_router_reports_now():
+    # a proposal mismatch fixed 14 minutes ago, then the link cut: the log still holds both; the
+    # fixed order of causes alone named the mismatch (the Molecule observe link-cut step found it)
+    rows = [{"time": "10:01:00", "topics": "ipsec,error", "message": "%s failed to get valid proposal." % HUB},
+            {"time": "10:01:00", "topics": "ipsec,error", "message": "%s phase1 negotiation failed." % HUB},
+            {"time": "10:15:00", "topics": "ipsec,error",
+             "message": "phase1 negotiation failed due to time up %s[500]<=>%s[500] a:b" % (SPOKE, HUB)}]
+    found = diagnosis.diagnose_log(rows, own_addresses=[SPOKE], peer_addresses=[HUB])
+    by_cause = dict((f["cause"], f) for f in found)
+    assert by_cause["proposal_mismatch_phase1"]["current"] is False and by_cause["peer_unreachable"]["current"] is True
+    assert diagnosis.primary(found)["cause"] == "peer_unreachable"
+    # lines of one exchange (the same second) stay current together, and the fixed order decides
+    same_second = [dict(row, time="10:15:00") for row in rows]
+    found = diagnosis.diagnose_log(same_second, own_addresses=[SPOKE], peer_addresses=[HUB])
+    assert all(f["current"] for f in found)
+    assert diagnosis.primary(found)["cause"] == "proposal_mismatch_phase1"
