@@ -261,7 +261,7 @@ tunnels_down:
   type: list
   elements: str
 diagnosis:
-  description: Every finding (C(cause), C(title), C(evidence), C(fix), C(peer), C(severity)).
+  description: Every finding (C(cause), C(title), C(evidence), C(fix), C(peer), C(severity)); log findings also have C(current), false when a newer failure of the same peer was logged since.
   returned: always
   type: list
   elements: dict
