@@ -261,7 +261,9 @@ tunnels_down:
   type: list
   elements: str
 diagnosis:
-  description: Every finding (C(cause), C(title), C(evidence), C(fix), C(peer), C(severity)); log findings also have C(current), false when a newer failure of the same peer was logged since.
+  description:
+    - Every finding (C(cause), C(title), C(evidence), C(fix), C(peer), C(severity)).
+    - Log findings also have C(current), false when a newer failure of the same peer was logged since.
   returned: always
   type: list
   elements: dict

@@ -106,6 +106,11 @@ def build_parser():
                       help="one end (every link of that interface) or both ends of a link")
     _add_state_dir(link)
 
+    nat = sub.add_parser("nat", help="put a router behind a NAT device (its IKE moves to UDP 4500) or take it out")
+    nat.add_argument("action", choices=("on", "off"))
+    nat.add_argument("router")
+    _add_state_dir(nat)
+
     trace = sub.add_parser("trace", help="how a router's firewall, srcnat and IPsec policies treat a packet")
     trace.add_argument("router", help="the router the packet enters (or sends it, from its own address)")
     trace.add_argument("src")
@@ -330,6 +335,13 @@ def cmd_link(args):
     return 0
 
 
+def cmd_nat(args):
+    client = control.ControlClient(args.state_dir)
+    result = client.call("nat", router=args.router, on=args.action == "on")
+    print("behind NAT: %s" % (", ".join(result["behind_nat"]) or "none"))
+    return 0
+
+
 def cmd_fault(args):
     client = control.ControlClient(args.state_dir)
     if args.fault == "drop":
@@ -365,7 +377,7 @@ def cmd_trace(args):
 
 
 COMMANDS = {"up": cmd_up, "daemon": cmd_daemon, "down": cmd_down, "status": cmd_status,
-            "fault": cmd_fault, "router": cmd_router, "clock": cmd_clock, "link": cmd_link,
+            "fault": cmd_fault, "router": cmd_router, "clock": cmd_clock, "link": cmd_link, "nat": cmd_nat,
             "trace": cmd_trace}
 
 

@@ -90,8 +90,10 @@ class RouterSpec:
     """How to build one router and where it listens."""
 
     def __init__(self, name, version=DEFAULT_VERSION, api_port=0, api_ssl_port=None, build=None,
-                 management_address=None):
+                 management_address=None, behind_nat=False):
         self.name = name
+        # behind a NAT device from the start (the fabric's set_nat; `roslab nat` changes it later)
+        self.behind_nat = bool(behind_nat)
         self.version = str(version)
         self.management_address = _address_or_none(management_address)
         self.api_port = int(api_port)
@@ -112,7 +114,7 @@ def _address_or_none(value):
 # misspelt key (`adresses`, `defconfig`) never leaves a router silently unconfigured
 TOPOLOGY_KEYS = ("routers", "links", "management_address")
 ROUTER_KEYS = ("version", "api_port", "api_ssl_port", "management_address", "interfaces",
-               "addresses", "identity", "defconf", "api_ssl_certificate")
+               "addresses", "identity", "defconf", "api_ssl_certificate", "behind_nat")
 # api_ssl_certificate: "lab" (the lab's certificate installed on api-ssl) or "none" (the factory's
 # certificate=none: api-ssl speaks only anonymous DH, see roslab.tls)
 API_SSL_CERTIFICATE_CHOICES = ("lab", "none")
@@ -137,6 +139,8 @@ def check_topology(topology):
         if not isinstance(entry, dict):
             raise ValueError("router %s: expected a mapping, got %r" % (name, entry))
         _refuse_unknown("router %s" % name, entry, ROUTER_KEYS)
+        if not isinstance(entry.get("behind_nat", False), bool):
+            raise ValueError("router %s: behind_nat must be true or false, got %r" % (name, entry["behind_nat"]))
         if entry.get("api_ssl_certificate", "lab") not in API_SSL_CERTIFICATE_CHOICES:
             raise ValueError("router %s: api_ssl_certificate must be one of %s, got %r" % (
                 name, ", ".join(API_SSL_CERTIFICATE_CHOICES), entry["api_ssl_certificate"]))
@@ -160,8 +164,9 @@ def specs_from_topology(topology, base_port=0):
             api_port = base_port + index if base_port else 0
         api_ssl_port = entry.pop("api_ssl_port", None)
         management = entry.pop("management_address", default_management)
+        behind_nat = entry.pop("behind_nat", False)
         specs.append(RouterSpec(name, version, api_port, api_ssl_port, build=entry,
-                                management_address=management))
+                                management_address=management, behind_nat=behind_nat))
     ports = [p for s in specs for p in (s.api_port, s.api_ssl_port) if p]
     if len(ports) != len(set(ports)):
         raise ValueError("topology assigns the same port twice")
@@ -177,7 +182,7 @@ class Lab:
 
     RPC_OPS = ("ping", "status", "stop", "fault_drop", "fault_delay", "fault_latency", "fault_clear",
                "router_down", "router_up", "reboot", "reset", "clock", "advance",
-               "link_down", "link_up", "trace")
+               "link_down", "link_up", "trace", "nat")
 
     def __init__(self, specs, links=(), state_dir=None, host="127.0.0.1", router_factory=None,
                  api_ssl=True, save_delay=0.2, topology=None, fabric=True, speed=1.0,
@@ -375,6 +380,9 @@ class Lab:
         from roslab.fabric import Fabric  # late import: the fabric sits above menus
         links = (self.topology or {}).get("links") or self.links
         self.fabric = Fabric(routers, links, seed=self.seed)
+        for spec in self.specs.values():
+            if spec.behind_nat:
+                self.fabric.set_nat(spec.name)
         self.fabric.tick(0)
         if self.speed > 0:
             self._realtime = _RealTimeClock(self, self._loop, self.speed, self.fabric_period)
@@ -418,6 +426,12 @@ class Lab:
 
     def link_up(self, a_if, b_if=None):
         self._call(self._need_fabric().link_up, a_if, b_if)
+
+    def set_nat(self, name, behind_nat=True):
+        """Put router ``name`` behind a NAT device (or take it out): its next IKE negotiation sees
+        a rewritten source port and moves to UDP 4500 (NAT-T)."""
+        self._service(name)
+        self._call(self._need_fabric().set_nat, name, behind_nat)
 
     def _fabric_down(self, name):
         if self.fabric is not None and name not in self.fabric.down_routers:
@@ -752,6 +766,11 @@ class Lab:
             fabric = self._need_fabric()
             getattr(fabric, op)(args["a"], args.get("b"))
             return {"down_links": sorted("%s:%s-%s:%s" % (a + b) for a, b in fabric.down_links)}
+        if op == "nat":
+            fabric = self._need_fabric()
+            self._service(args["router"])
+            fabric.set_nat(args["router"], bool(args.get("on", True)))
+            return {"behind_nat": sorted(fabric.nat)}
         if op == "trace":
             return self._need_fabric().trace(args["router"], args["src"], args["dst"],
                                              args.get("protocol") or "tcp", args.get("port"),

@@ -199,3 +199,67 @@ def test_realtime_daemon_clock_runs_by_itself(tmp_path_factory):
     finally:
         roslab("down", state=state)
     assert not os.path.exists(state / "lab.json")
+
+
+def active_peer(lab, name="hub"):
+    connection = lab_api(lab, name)
+    try:
+        return list(connection.path("ip", "ipsec", "active-peers"))
+    finally:
+        connection.close()
+
+
+def test_nat_through_the_cli_and_the_topology(tmp_path_factory):
+    """`roslab nat on ROUTER` puts a router behind a NAT device: its next negotiation moves to UDP
+    4500 (natt-peer on the hub), and a hub dropping UDP 4500 leaves it timing out there; a topology's
+    `behind_nat: true` does the same from the start."""
+    state, _ = start(tmp_path_factory, "--speed", "0")
+    try:
+        lab = DaemonLab(state)
+        code, out, _ = roslab("nat", "on", "spoke1", state=state)
+        assert code == 0 and out.strip() == "behind NAT: spoke1"
+        hub = lab_api(lab, "hub")
+        try:
+            hub.path("ip", "firewall", "filter").add(chain="input", action="drop", protocol="udp", **{"dst-port": "4500"})
+        finally:
+            hub.close()
+        configure_tunnel(lab)
+        roslab("clock", "advance", "60s", state=state)
+        assert active_peer(lab) == []
+        spoke = lab_api(lab, "spoke1")
+        try:
+            messages = [row["message"] for row in spoke.path("log")]
+        finally:
+            spoke.close()
+        assert any("phase1 negotiation failed due to time up" in m and "[4500]" in m for m in messages), messages
+        hub = lab_api(lab, "hub")
+        try:
+            rules = hub.path("ip", "firewall", "filter")
+            for row in list(rules):
+                if row.get("action") == "drop":
+                    rules.remove(row[".id"])
+        finally:
+            hub.close()
+        roslab("clock", "advance", "40s", state=state)
+        (peer,) = active_peer(lab)
+        assert peer["state"] == "established" and peer["natt-peer"] is True
+        code, out, _ = roslab("nat", "off", "spoke1", state=state)
+        assert code == 0 and out.strip() == "behind NAT: none"
+        code, _, err = roslab("nat", "on", "nowhere", state=state)
+        assert code != 0 and "nowhere" in err
+    finally:
+        roslab("down", state=state)
+
+    topology = {"routers": dict(TWO_ROUTERS["routers"], spoke1=dict(TWO_ROUTERS["routers"]["spoke1"], behind_nat=True)),
+                "links": TWO_ROUTERS["links"]}
+    lab = control.Lab.from_topology(topology, base_port=0, state_dir=str(tmp_path_factory.mktemp("nat") / "lab"), speed=0.0)
+    lab.start()
+    try:
+        configure_tunnel(lab)
+        lab.advance(5)
+        (peer,) = active_peer(lab)
+        assert peer["natt-peer"] is True
+    finally:
+        lab.stop()
+    with pytest.raises(ValueError, match="router spoke1: behind_nat must be true or false"):
+        control.Lab.from_topology({"routers": {"spoke1": {"behind_nat": "yes"}}}, base_port=0)
