@@ -14,6 +14,7 @@ from engine_lab_helpers import connect  # noqa: E402
 from roslab.control import Lab  # noqa: E402
 
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.apply import site_engine  # noqa: E402
+from ansible_collections.ipsecfleet.routeros.plugins.module_utils.observe import diagnosis  # noqa: E402
 from ansible_collections.ipsecfleet.routeros.plugins.module_utils.plan import host_plan  # noqa: E402
 from ansible_collections.ipsecfleet.routeros.plugins.plugin_utils import pki as pki_mod  # noqa: E402
 
@@ -132,6 +133,36 @@ def test_a_certificate_from_another_ca_is_refused_with_the_log_line(lab, tmp_pat
     hub_log = [row["message"] for row in lab.router("hub").items("/log")]
     assert "can't verify peer's certificate from store" in hub_log
     assert "reply notify: AUTHENTICATION_FAILED" in hub_log
+    # the diagnosis names it from those lines (observe/diagnosis.py)
+    found = diagnosis.diagnose_log(lab.router("hub").items("/log"), own_addresses=["198.51.100.1"])
+    assert "certificate_invalid" in [f["cause"] for f in found], found
+
+
+def test_a_wrong_remote_id_is_named_identity_mismatch(lab, tmp_path):
+    """br1 (the initiator) expects another ID than the hub's certificate names: br1 logs RouterOS's
+    'identity not found for initiator' and the diagnosis names identity_mismatch with that line."""
+    now = lab_now(lab)
+    authority = pki_mod.Pki(str(tmp_path / "fleet"), "controller-secret-123", now=lambda: now)
+    for host in ("hub", "br1"):
+        converge(lab, authority, host)
+    lab.advance(1)
+    assert established(lab)
+    api = connect(lab, "br1")
+    try:
+        identities = api.path("ip", "ipsec", "identity")
+        (row,) = list(identities)
+        identities.update(**{".id": row[".id"], "remote-id": "fqdn:not-the-hub.example"})
+    finally:
+        api.close()
+    lab.advance(40)
+    assert not established(lab)
+    log = lab.router("br1").items("/log")
+    found = diagnosis.diagnose_log(log, own_addresses=["198.51.100.11"])
+    mismatch = [f for f in found if f["cause"] == "identity_mismatch"]
+    assert mismatch and "identity not found for initiator" in " ".join(mismatch[0]["evidence"]), found
+    # the line names this end's ID and the one the hub presented (which br1 does not accept)
+    assert "peer: FQDN:hub.vpn.example" in " ".join(mismatch[0]["evidence"])
+    assert diagnosis.primary(found)["cause"] == "identity_mismatch"
 
 
 PSK_PARAMS = {"state": "overridden", "features": ["ipsec"], "secret_update": "on_change"}
