@@ -61,3 +61,14 @@ def recap(output):
             host, counters = line.split(":", 1)
             stats[host.strip()] = dict((k, int(v)) for k, v in (c.split("=") for c in counters.split()))
     return stats
+
+
+def lab_fleet_vars():
+    """Inventory ``vars`` of a lab hub-and-spoke fleet run with ansible-playbook: local connection,
+    the lab's admin, the management source the lock-out check needs, one topology ``fleet``
+    (hub ``hub``, spokes the group ``spokes``, each spoke's key in its ``ipsec_psk``)."""
+    return {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "ipsec_api_username": "admin", "ipsec_api_password": "",
+            "ipsec_firewall_management_sources": ["127.0.0.1/32"],
+            "ipsec_topologies": [{"name": "fleet", "type": "hub_and_spoke", "hub": "hub", "spokes": "spokes",
+                                  "suite": "ikev2-aes256gcm-ecp384", "auth": {"psk_var": "ipsec_psk"}}]}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from roslab import control
 
-from engine_lab_helpers import HUB_AND_SPOKES, ROOT, ansible_playbook
+from engine_lab_helpers import HUB_AND_SPOKES, ROOT, ansible_playbook, lab_fleet_vars
 
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
 HOSTS = {"hub": ("198.51.100.1", "10.10.0.0/24"), "spoke1": ("198.51.100.11", "10.11.0.0/24"),
@@ -22,11 +22,7 @@ def inventory(spokes, static=False):
                          "ipsec_psk": "leftover-test-psk-%s-0123456789" % name})
                  for name, (wan, lan) in HOSTS.items())
     fleet = {"all": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                 "ipsec_api_username": "admin", "ipsec_api_password": "",
-                 "ipsec_firewall_management_sources": ["127.0.0.1/32"],
-                 "ipsec_topologies": [{"name": "fleet", "type": "hub_and_spoke", "hub": "hub", "spokes": "spokes",
-                                       "suite": "ikev2-aes256gcm-ecp384", "auth": {"psk_var": "ipsec_psk"}}]},
+        "vars": lab_fleet_vars(),
         "children": {"hubs": {"hosts": {"hub": hosts["hub"]}},
                      "spokes": {"hosts": dict((name, hosts[name]) for name in spokes)},
                      "retired": {"hosts": dict((name, hosts[name]) for name in HOSTS if name not in spokes + ["hub"])}}}}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from roslab import control
 
-from engine_lab_helpers import ROOT
+from engine_lab_helpers import ROOT, lab_fleet_vars
 
 SPOKES = ["spoke%02d" % i for i in range(1, 21)]
 FAILING = "spoke08"
@@ -38,11 +38,7 @@ def inventory(spokes=SPOKES):
                        "ipsec_lan_prefixes": ["10.%d.0.0/24" % (100 + i)],
                        "ipsec_psk": "rollout-test-psk-%s-0123456789" % name}
     return {"all": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                 "ipsec_api_username": "admin", "ipsec_api_password": "",
-                 "ipsec_firewall_management_sources": ["127.0.0.1/32"],
-                 "ipsec_topologies": [{"name": "fleet", "type": "hub_and_spoke", "hub": "hub", "spokes": "spokes",
-                                       "suite": "ikev2-aes256gcm-ecp384", "auth": {"psk_var": "ipsec_psk"}}]},
+        "vars": lab_fleet_vars(),
         "children": {"hubs": {"hosts": {"hub": hosts["hub"]}},
                      "spokes": {"hosts": dict((name, hosts[name]) for name in spokes)}}}}
 
