@@ -39,8 +39,10 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
         if validation.error_messages:
-            result.update(failed=True, msg="; ".join(validation.error_messages).replace(
-                str(self._task.args.get("export_passphrase")), "********"))
+            message = "; ".join(validation.error_messages)
+            for secret in validation._no_log_values:   # what AnsibleModule would mask
+                message = message.replace(secret, "********")
+            result.update(failed=True, msg=message)
             return result
         params = validation.validated_parameters
         host = task_vars["inventory_hostname"]

@@ -47,3 +47,12 @@ def test_bundles_are_written_once_and_check_mode_writes_nothing(tmp_path):
     code, output = run(tmp_path)
     assert code == 0 and recap(output)["hq-gw"]["changed"] == 0, output
     assert "bob (bob@example.net): certificate kept, bundle current" in output
+
+
+def test_bad_settings_fail_before_anything_is_written_and_name_the_fix(tmp_path):
+    code, output = run(tmp_path, "-e", "ipsec_client_export_passphrase=tiny-pw7")
+    assert code != 0 and "at least 12 characters" in output, output
+    assert "tiny-pw7" not in output.replace("ipsec_client_export_passphrase=tiny-pw7", "")
+    assert not (tmp_path / "bundles").exists()
+    code, output = run(tmp_path, "-e", "ipsec_pki_dir=''")
+    assert code != 0 and "ipsec_pki_dir is not set" in output, output
